@@ -1,0 +1,58 @@
+"""Training configuration: one frozen dataclass shared by `fmnist train` and the PyTorch
+reference (no JAX import)."""
+
+from dataclasses import asdict, dataclass, fields
+
+from fmnist_jax import protocol
+
+
+class ConfigError(ValueError):
+    """A setting or argument that cannot run, worded as one line."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "simple"
+    max_epochs: int = protocol.MAX_EPOCHS
+    patience: int = protocol.PATIENCE
+    batch_size: int = protocol.BATCH_SIZE
+    learning_rates: tuple[float, ...] = (protocol.LEARNING_RATE,)
+    seed: int = 0
+    seeds: int = 1
+    seed_chunk: int | None = None
+    restore_best: bool = False
+    torch_init: bool = True
+    eval_batch_size: int = 1000
+    precision: str = "float32"
+    progress: bool = True
+
+    def validate(self, n_train: int | None = None) -> "TrainConfig":
+        """Raises ConfigError with a one-line message for a setting that cannot run."""
+        if self.model not in protocol.ARCHITECTURES:
+            raise ConfigError(f"unknown model {self.model!r}: choose one of "
+                              f"{', '.join(protocol.ARCHITECTURES)}")
+        for name in ("max_epochs", "patience", "batch_size", "seeds", "eval_batch_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.seed_chunk is not None and self.seed_chunk <= 0:
+            raise ConfigError(f"--seed-chunk must be positive, got {self.seed_chunk}")
+        if not self.learning_rates or any(not lr > 0 for lr in self.learning_rates):
+            raise ConfigError(f"--lr must be positive numbers, got {self.learning_rates}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}")
+        if n_train is not None and self.batch_size > n_train:
+            raise ConfigError(f"--batch-size {self.batch_size} exceeds the {n_train} training images")
+        return self
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in obj.items() if k in names}
+        values["learning_rates"] = tuple(values.get("learning_rates", cls.learning_rates))
+        return cls(**values)
+
+
+PRECISIONS = ("float32", "tf32", "bf16")

@@ -1,0 +1,104 @@
+"""The jitted training protocol on small synthetic data."""
+
+import jax
+import numpy as np
+import pytest
+
+from fmnist_jax import protocol
+from fmnist_jax.config import TrainConfig
+from fmnist_jax.data import synthetic_split
+from fmnist_jax.train import device_data, eval_set, final_params, make_evaluate, make_train
+
+SPLIT = synthetic_split(n_train=400, n_val=100, n_test=100)
+SMALL = {"model": "simple", "batch_size": 32, "eval_batch_size": 64, "progress": False}
+
+
+def run(config: TrainConfig, seed: int = 0, lr: float = 1e-3):
+    train = jax.jit(make_train(config))
+    return train(jax.random.PRNGKey(seed), device_data(SPLIT, config.eval_batch_size), lr)
+
+
+def stopping_epoch(losses, patience):
+    best, wait = np.inf, 0
+    for epoch, loss in enumerate(losses, start=1):
+        best, wait = protocol.early_stopping_update(best, wait, loss)
+        if protocol.should_stop(wait, epoch, patience, max_epochs=len(losses)):
+            return epoch, float(best)
+
+
+def test_early_stopping_counts_an_equal_loss_as_no_improvement():
+    assert stopping_epoch([1.0, 0.8, 0.9, 0.8, 0.85, 0.7], patience=3) == (5, 0.8)
+
+
+def test_early_stopping_wait_resets_on_a_new_best():
+    assert stopping_epoch([1.0, 0.8, 0.9, 0.85, 0.7, 0.71, 0.72, 0.73, 0.6], patience=3) == (8, 0.7)
+
+
+def test_early_stopping_stops_at_max_epochs_without_patience_running_out():
+    assert stopping_epoch([1.0, 0.9, 0.8], patience=3) == (3, 0.8)
+
+
+@pytest.fixture(scope="module")
+def overfit():
+    """One run that overfits the noisy labels and stops by patience (shared: one compile)."""
+    config = TrainConfig(**SMALL, max_epochs=60, patience=3, restore_best=True)
+    return config, run(config)
+
+
+def test_training_reduces_the_training_loss(overfit):
+    _, state = overfit
+    history = np.asarray(state.history.train_loss)
+    assert history[int(state.epoch) - 1] < 0.8 * history[0]
+
+
+def test_training_stops_patience_epochs_after_the_best_validation_loss(overfit):
+    _, state = overfit
+    epochs, best = int(state.epoch), int(state.best_epoch)
+    val = np.asarray(state.history.val_loss)[:epochs]
+    assert epochs < 60 and epochs - best == 3
+    assert val[best - 1] == val.min() and np.isnan(state.history.val_loss[epochs])
+
+
+def test_restore_best_returns_the_parameters_of_the_best_epoch(overfit):
+    config, state = overfit
+    evaluate = jax.jit(make_evaluate(config))
+    best = evaluate(final_params(state, config), eval_set(SPLIT.x_val, SPLIT.y_val, 64))
+    last = evaluate(state.params, eval_set(SPLIT.x_val, SPLIT.y_val, 64))
+    np.testing.assert_allclose(best.loss, state.best_val_loss, rtol=1e-6)
+    assert last.loss > best.loss
+
+
+def test_max_epochs_bounds_the_run():
+    state = run(TrainConfig(**SMALL, max_epochs=2, patience=30))
+    assert int(state.epoch) == 2 and int(np.isfinite(state.history.val_loss).sum()) == 2
+
+
+def test_a_diverging_learning_rate_stops_the_run_as_diverged():
+    state = run(TrainConfig(**SMALL, max_epochs=20), lr=1e30)
+    assert bool(state.diverged) and int(state.epoch) < 20
+
+
+def test_last_partial_batch_is_trained_on():
+    config = TrainConfig(**SMALL, max_epochs=1)
+    split = synthetic_split(n_train=40, n_val=20, n_test=20)  # 32 + a batch of 8
+    data = device_data(split, 64)
+    train = make_train(config)
+    one = jax.jit(train)(jax.random.PRNGKey(0), data, 1e-3)
+    assert int(one.opt_state.inner_state[0].count) == 2
+
+
+def test_evaluation_counts_every_test_image_once_in_the_confusion_matrix(overfit):
+    config, state = overfit
+    metrics = jax.jit(make_evaluate(config))(state.params, eval_set(SPLIT.x_test, SPLIT.y_test, 64))
+    confusion = np.asarray(metrics.confusion)
+    assert confusion.sum() == 100
+    np.testing.assert_array_equal(confusion.sum(1), np.bincount(SPLIT.y_test, minlength=10))
+    np.testing.assert_allclose(metrics.accuracy, np.trace(confusion) / 100)
+
+
+@pytest.mark.parametrize("name", ["big", "cnn"])
+def test_every_model_trains_one_epoch(name):
+    split = synthetic_split(n_train=16, n_val=8, n_test=8)
+    config = TrainConfig(**{**SMALL, "model": name, "batch_size": 8}, max_epochs=1)
+    state = jax.jit(make_train(config))(jax.random.PRNGKey(0), device_data(split, 8), 1e-3)
+    assert int(state.epoch) == 1 and np.isfinite(state.history.val_loss[0])
