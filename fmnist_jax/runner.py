@@ -78,7 +78,8 @@ def train_runs(config: TrainConfig, split: Split, log=print) -> Outcome:
     test = jax.device_put(eval_set(split.x_test, split.y_test, config.eval_batch_size), replicated)
 
     table = EpochTable(chunk) if config.progress else None
-    program = jax.jit(jax.vmap(make_train(config, table), in_axes=(0, None, 0)))
+    program = jax.jit(jax.vmap(make_train(config, table), in_axes=(0, None, 0)),
+                      in_shardings=(by_run, replicated, by_run))
     evaluate = jax.jit(jax.vmap(make_evaluate(config), in_axes=(0, None)))
 
     padded = grid + grid[-1:] * (-len(grid) % chunk)
@@ -94,8 +95,7 @@ def train_runs(config: TrainConfig, split: Split, log=print) -> Outcome:
         if table:
             table.start = time.perf_counter()
         start = time.perf_counter()
-        state = jax.block_until_ready(compiled(jax.device_put(keys[part], by_run), data,
-                                               jax.device_put(lrs[part], by_run)))
+        state = jax.block_until_ready(compiled(keys[part], data, lrs[part]))
         wall += time.perf_counter() - start
         params = final_params(state, config)
         bookkeeping = state._replace(params=None, opt_state=None, best_params=None, key=None)

@@ -1,0 +1,5 @@
+"""`python -m fmnist_jax` is the `fmnist` command."""
+
+from fmnist_jax.cli import main
+
+raise SystemExit(main())

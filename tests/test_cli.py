@@ -1,0 +1,120 @@
+"""The `fmnist` command as a user runs it: real subprocesses, real files."""
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmnist_jax.data import FILES
+
+
+def fmnist(*args, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fmnist_jax", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help_lists_every_subcommand():
+    result = fmnist("--help")
+    assert result.returncode == 0
+    for name in ("train", "evaluate", "data"):
+        assert name in result.stdout
+
+
+def test_unknown_model_is_rejected_by_the_parser():
+    result = fmnist("train", "--model", "resnet")
+    assert result.returncode == 2 and "invalid choice: 'resnet'" in result.stderr
+
+
+def test_non_positive_epochs_are_a_one_line_error(tmp_path):
+    result = fmnist("train", "--model", "simple", "--max-epochs", "0", "--data-dir", tmp_path)
+    assert_one_line_error(result, "--max-epochs must be positive")
+
+
+@pytest.fixture
+def data_copy(real_data_dir, tmp_path) -> Path:
+    """A data directory of links to the real files, any of which a test may replace."""
+    copy = tmp_path / "data"
+    copy.mkdir()
+    for spec in FILES.values():
+        (copy / f"{spec.stem}.gz").symlink_to(real_data_dir / f"{spec.stem}.gz")
+    return copy
+
+
+def replace_with(path: Path, payload: bytes) -> None:
+    path.unlink()
+    path.write_bytes(payload)
+
+
+def decompressed(path: Path) -> bytearray:
+    return bytearray(gzip.decompress(path.read_bytes()))
+
+
+@pytest.mark.real_data
+def test_data_command_verifies_good_files(data_copy):
+    result = fmnist("data", "--data-dir", data_copy)
+    assert result.returncode == 0 and result.stdout.count("sha256 matches") == 4
+
+
+@pytest.mark.real_data
+def test_truncated_archive_is_a_one_line_error(data_copy):
+    path = data_copy / "train-labels-idx1-ubyte.gz"
+    replace_with(path, path.read_bytes()[:10_000])
+    assert_one_line_error(fmnist("data", "--data-dir", data_copy), str(path), "truncated")
+
+
+@pytest.mark.real_data
+def test_wrong_magic_number_is_a_one_line_error(data_copy):
+    path = data_copy / "t10k-labels-idx1-ubyte.gz"
+    payload = decompressed(path)
+    payload[2] = 9  # magic 2049 (0x0801) becomes 0x0901
+    replace_with(path, gzip.compress(bytes(payload)))
+    assert_one_line_error(fmnist("data", "--data-dir", data_copy), str(path), "wrong magic number")
+
+
+@pytest.mark.real_data
+def test_checksum_mismatch_is_a_one_line_error(data_copy):
+    path = data_copy / "train-labels-idx1-ubyte.gz"
+    payload = decompressed(path)
+    other = next(i for i in range(9, len(payload)) if payload[i] != payload[8])
+    payload[8], payload[other] = payload[other], payload[8]  # still valid labels, other bytes
+    replace_with(path, gzip.compress(bytes(payload)))
+    assert_one_line_error(fmnist("data", "--data-dir", data_copy), str(path), "checksum")
+
+
+@pytest.mark.real_data
+def test_missing_file_is_a_one_line_error(data_copy):
+    (data_copy / "t10k-images-idx3-ubyte.gz").unlink()
+    result = fmnist("train", "--model", "simple", "--data-dir", data_copy)
+    assert_one_line_error(result, "t10k-images-idx3-ubyte.gz", "missing", "fmnist data")
+
+
+@pytest.mark.real_data
+def test_train_writes_a_run_that_evaluate_reproduces(real_data_dir, tmp_path):
+    out = tmp_path / "run"
+    result = fmnist("train", "--model", "simple", "--max-epochs", "1", "--quiet",
+                    "--data-dir", real_data_dir, "--out", out)
+    assert result.returncode == 0, result.stderr
+    for name in ("config.json", "history.csv", "results.json", "checkpoint.msgpack",
+                 "summary.md", "curves.png", "confusion.png", "accuracy.png"):
+        assert (out / name).is_file(), name
+    run = json.loads((out / "results.json").read_text())["runs"][0]
+    assert run["test_accuracy"] > 0.8 and np.sum(run["confusion_matrix"]) == 10_000
+    evaluated = fmnist("evaluate", out, "--data-dir", real_data_dir)
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    assert f"{run['test_accuracy']:.4f}" in evaluated.stdout.splitlines()[1]
+
+    again = fmnist("train", "--model", "simple", "--data-dir", real_data_dir, "--out", out)
+    assert_one_line_error(again, "already holds a finished run")

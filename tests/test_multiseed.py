@@ -1,0 +1,111 @@
+"""Many runs in one compiled program: vmapped seeds, chunks, learning rates, devices."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from fmnist_jax.config import TrainConfig
+from fmnist_jax.data import synthetic_split
+from fmnist_jax.runner import memory_per_run_bytes, train_runs
+
+SPLIT = synthetic_split(n_train=400, n_val=100, n_test=100)
+SMALL = {"model": "simple", "batch_size": 32, "eval_batch_size": 64, "progress": False}
+# A run alone is computed with unbatched matmuls, a run among others with batched ones: the
+# reduction order differs, so results agree to float32 rounding, not bit for bit.
+ALONE_VS_BATCHED_ATOL = 1e-5
+
+
+def train(**overrides):
+    return train_runs(TrainConfig(**{**SMALL, **overrides}), SPLIT, log=lambda *_: None)
+
+
+def leaves(params, index=None):
+    return [np.asarray(x if index is None else x[index]) for x in jax.tree_util.tree_leaves(params)]
+
+
+@pytest.fixture(scope="module")
+def eight():
+    """Seeds 0-7 that early-stop on their own epochs (one compile shared by several tests)."""
+    return train(seeds=8, max_epochs=40, patience=3)
+
+
+def test_each_seed_gets_its_own_initialisation_and_shuffling(eight):
+    accuracies = [run["test_accuracy"] for run in eight.results["runs"]]
+    first_layers = [leaves(eight.params, i)[0] for i in range(8)]
+    assert len(set(accuracies)) > 1
+    assert not np.allclose(first_layers[0], first_layers[1])
+
+
+def test_early_stopping_is_per_seed_and_finished_seeds_stay_frozen(eight):
+    runs = eight.results["runs"]
+    assert len({run["epochs"] for run in runs}) > 1
+    for run in runs:
+        assert run["stopped"] == "patience" and run["epochs"] - run["best_epoch"] == 3
+        assert len(run["history"]["val_loss"]) == run["epochs"]
+
+
+def test_a_seed_gives_the_same_result_alone_as_among_eight(eight):
+    alone = train(seed=3, seeds=1, max_epochs=40, patience=3)
+    run, among = alone.results["runs"][0], eight.results["runs"][3]
+    assert (run["seed"], run["epochs"]) == (3, among["epochs"])
+    assert run["test_accuracy"] == pytest.approx(among["test_accuracy"], abs=0.011)
+    for a, b in zip(leaves(alone.params, 0), leaves(eight.params, 3)):
+        np.testing.assert_allclose(a, b, atol=ALONE_VS_BATCHED_ATOL)
+
+
+def test_seed_chunks_give_bit_identical_results():
+    whole = train(seeds=4, max_epochs=3)
+    chunked = train(seeds=4, max_epochs=3, seed_chunk=2)
+    for a, b in zip(leaves(whole.params), leaves(chunked.params)):
+        np.testing.assert_array_equal(a, b)
+    assert [r["test_loss"] for r in whole.results["runs"]] == \
+        [r["test_loss"] for r in chunked.results["runs"]]
+
+
+def test_learning_rate_axis_trains_every_rate_for_every_seed():
+    grid = train(seeds=2, learning_rates=(1e-3, 1e-2), max_epochs=3)
+    pairs = [(r["seed"], r["learning_rate"]) for r in grid.results["runs"]]
+    assert pairs == [(0, 1e-3), (1, 1e-3), (0, 1e-2), (1, 1e-2)]
+    alone = train(seeds=2, learning_rates=(1e-2,), max_epochs=3)
+    for a, b in zip(leaves(grid.params), leaves(alone.params)):
+        np.testing.assert_array_equal(a[2:], b)
+
+
+def test_memory_estimate_grows_with_the_model():
+    sizes = [memory_per_run_bytes(TrainConfig(model=m)) for m in ("simple", "big", "cnn")]
+    assert sizes[0] < sizes[1] < sizes[2]
+    assert sizes[2] > 4 * 4 * 40_258_314  # parameters, gradients and two Adam moments
+
+
+SHARDED = """
+import json, sys
+from fmnist_jax.config import TrainConfig
+from fmnist_jax.data import synthetic_split
+from fmnist_jax.runner import train_runs
+import jax
+outcome = train_runs(TrainConfig(model="simple", batch_size=32, eval_batch_size=64,
+                                 progress=False, seeds=4, max_epochs=2),
+                     synthetic_split(n_train=400, n_val=100, n_test=100), log=lambda *_: None)
+print(json.dumps({"devices": len(jax.devices()),
+                  "runs": [[r["test_accuracy"], r["test_loss"]] for r in outcome.results["runs"]]}))
+"""
+
+
+def run_with_devices(count: int) -> dict:
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"}
+    result = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True,
+                            env=env, timeout=600, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_sharding_seeds_over_four_devices_gives_the_same_results():
+    one, four = run_with_devices(1), run_with_devices(4)
+    assert (one["devices"], four["devices"]) == (1, 4)
+    for (acc_1, loss_1), (acc_4, loss_4) in zip(one["runs"], four["runs"]):
+        assert acc_1 == acc_4
+        assert loss_1 == pytest.approx(loss_4, abs=ALONE_VS_BATCHED_ATOL)
