@@ -24,6 +24,7 @@ class TrainConfig:
     torch_init: bool = True
     eval_batch_size: int = 1000
     precision: str = "float32"
+    source: str = "raw"
     progress: bool = True
 
     def validate(self, n_train: int | None = None) -> "TrainConfig":

@@ -197,6 +197,21 @@ def load_raw(data_dir=None, download: bool | None = None, progress: bool = True)
     return RawData(**{key: read_idx(path, FILES[key]) for key, path in paths.items()})
 
 
+SOURCES = ("raw", "tfds")
+
+
+def load_source(source: str = "raw", data_dir=None, progress: bool = True) -> RawData:
+    """The release from `source`: "raw" reads the IDX files in the published order (the study's);
+    "tfds" loads tensorflow-datasets' copy in its own shuffled order (see fmnist_jax.tfds_source)."""
+    if source not in SOURCES:
+        raise DataError(f"unknown data source {source!r}: choose one of {', '.join(SOURCES)}")
+    if source == "tfds":
+        from fmnist_jax.tfds_source import load_tfds
+
+        return load_tfds(data_dir, progress=progress)
+    return load_raw(data_dir, progress=progress)
+
+
 def study_split(raw: RawData, n_train: int = TRAIN_SIZE, n_val: int = VALIDATION_SIZE) -> Split:
     """SEED.md section 2: the first 50000 train images train, the next (last) 10000 validate."""
 

@@ -2,7 +2,9 @@
 
 The runs are vmapped, cut into chunks of `seed_chunk` runs when memory requires it (the last
 chunk is padded so one program serves every chunk), and their axis is sharded over a
-`jax.sharding` mesh of all devices, so 8 GPUs train 8 runs in the time of one.
+`jax.sharding` mesh of all devices, so 8 GPUs train 8 runs in the time of one. Over several
+hosts (after `jax.distributed.initialize`) the mesh spans every process's devices and the
+results are gathered to each process.
 """
 
 import math
@@ -12,6 +14,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental.multihost_utils import process_allgather
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from fmnist_jax import protocol
@@ -99,7 +102,7 @@ def train_runs(config: TrainConfig, split: Split, log=print) -> Outcome:
         wall += time.perf_counter() - start
         params = final_params(state, config)
         bookkeeping = state._replace(params=None, opt_state=None, best_params=None, key=None)
-        outputs.append(jax.device_get((params, evaluate(params, test), bookkeeping)))
+        outputs.append(process_allgather((params, evaluate(params, test), bookkeeping), tiled=True))
     params, metrics, state = jax.tree_util.tree_map(
         lambda *parts: np.concatenate(parts)[:len(grid)], *outputs)
     runs = [_run_result(state, metrics, i, seed, lr, config, wall / len(grid))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -84,14 +85,17 @@ def test_memory_estimate_grows_with_the_model():
 
 SHARDED = """
 import json, sys
+import jax
+if len(sys.argv) > 1:  # process id, process count, coordinator port
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(f"127.0.0.1:{sys.argv[3]}", int(sys.argv[2]), int(sys.argv[1]))
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data import synthetic_split
 from fmnist_jax.runner import train_runs
-import jax
 outcome = train_runs(TrainConfig(model="simple", batch_size=32, eval_batch_size=64,
                                  progress=False, seeds=4, max_epochs=2),
                      synthetic_split(n_train=400, n_val=100, n_test=100), log=lambda *_: None)
-print(json.dumps({"devices": len(jax.devices()),
+print(json.dumps({"devices": len(jax.devices()), "processes": jax.process_count(),
                   "runs": [[r["test_accuracy"], r["test_loss"]] for r in outcome.results["runs"]]}))
 """
 
@@ -109,3 +113,22 @@ def test_sharding_seeds_over_four_devices_gives_the_same_results():
     for (acc_1, loss_1), (acc_4, loss_4) in zip(one["runs"], four["runs"]):
         assert acc_1 == acc_4
         assert loss_1 == pytest.approx(loss_4, abs=ALONE_VS_BATCHED_ATOL)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_processes_on_loopback_train_like_one_process_with_two_devices():
+    port = str(free_port())
+    env = {**os.environ, "XLA_FLAGS": ""}
+    workers = [subprocess.Popen([sys.executable, "-c", SHARDED, str(i), "2", port], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for i in range(2)]
+    outputs = [json.loads(w.communicate(timeout=600)[0].strip().splitlines()[-1]) for w in workers]
+    reference = run_with_devices(2)
+    for output in outputs:
+        assert (output["devices"], output["processes"]) == (2, 2)
+        assert output["runs"] == reference["runs"]

@@ -16,7 +16,7 @@ def run(args) -> int:
 
     from fmnist_jax.checkpoint import load_params
     from fmnist_jax.config import ConfigError, TrainConfig
-    from fmnist_jax.data import load_raw, study_split
+    from fmnist_jax.data import load_source, study_split
     from fmnist_jax.rundir import read_json
     from fmnist_jax.train import eval_set, make_evaluate
 
@@ -26,7 +26,7 @@ def run(args) -> int:
                               "`fmnist train` run directory?")
     config = TrainConfig.from_json(read_json(args.run_dir / "config.json"))
     results = read_json(args.run_dir / "results.json")
-    split = study_split(load_raw(args.data_dir))
+    split = study_split(load_source(config.source, args.data_dir))
     test = eval_set(split.x_test, split.y_test, config.eval_batch_size)
     evaluate = jax.jit(jax.vmap(make_evaluate(config), in_axes=(0, None)))
     metrics = jax.device_get(evaluate(load_params(args.run_dir), test))

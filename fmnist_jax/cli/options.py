@@ -4,6 +4,7 @@ import argparse
 
 from fmnist_jax import protocol
 from fmnist_jax.config import PRECISIONS, TrainConfig
+from fmnist_jax.data import SOURCES
 
 
 def learning_rate_list(text: str) -> tuple[float, ...]:
@@ -29,6 +30,10 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="test the parameters of the best validation epoch, not the last")
     parser.add_argument("--data-dir", help="directory with the four Fashion-MNIST files "
                                            "(default $FMNIST_DATA_DIR, else the user cache)")
+    parser.add_argument("--source", choices=SOURCES, default="raw",
+                        help="raw: the four files in published order, as the study splits them; "
+                             "tfds: tensorflow-datasets' copy, in its own shuffled order "
+                             "(needs the tfds extra)")
     parser.add_argument("--out", help="run directory to write (default runs/<framework>-<model>-<time>)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress output")
@@ -38,4 +43,5 @@ def config_from_args(args: argparse.Namespace, **extra) -> TrainConfig:
     return TrainConfig(model=args.model, max_epochs=args.max_epochs, patience=args.patience,
                        batch_size=args.batch_size, learning_rates=args.lr, seed=args.seed,
                        seeds=args.seeds, restore_best=args.restore_best,
-                       precision=args.precision, progress=not args.quiet, **extra).validate()
+                       precision=args.precision, source=args.source, progress=not args.quiet,
+                       **extra).validate()

@@ -13,11 +13,20 @@ def add_arguments(parser) -> None:
                         help="images per evaluation chunk (default %(default)s)")
     parser.add_argument("--flax-init", action="store_true",
                         help="Flax's default initialisation instead of PyTorch's")
+    hosts = parser.add_argument_group(
+        "several hosts", "run the same command on every host; the runs are sharded over all "
+                         "their devices and process 0 writes the run directory")
+    hosts.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="address of process 0 (jax.distributed.initialize)")
+    hosts.add_argument("--num-processes", type=int, help="number of processes in all")
+    hosts.add_argument("--process-id", type=int, help="this process's index, 0 to N-1")
 
 
 def run(args) -> int:
+    import jax
+
     from fmnist_jax.checkpoint import save_params
-    from fmnist_jax.data import load_raw, study_split
+    from fmnist_jax.data import load_source, study_split
     from fmnist_jax.report import runs_table, write_summary
     from fmnist_jax.rundir import new_run_dir, write_run
     from fmnist_jax.runner import train_runs
@@ -25,9 +34,14 @@ def run(args) -> int:
     config = config_from_args(args, seed_chunk=args.seed_chunk, torch_init=not args.flax_init,
                               eval_batch_size=args.eval_batch_size)
     out = new_run_dir(args.out, "jax", config.model)
-    split = study_split(load_raw(args.data_dir))
+    if args.coordinator:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    split = study_split(load_source(config.source, args.data_dir, config.progress))
     config.validate(n_train=len(split.y_train))
     outcome = train_runs(config, split)
+    if jax.process_index() != 0:
+        return 0
     write_run(out, {**config.to_json(), "framework": "jax"}, outcome.results)
     save_params(out, outcome.params)
     summary = write_summary(out)
