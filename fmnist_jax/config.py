@@ -25,6 +25,8 @@ class TrainConfig:
     eval_batch_size: int = 1000
     precision: str = "float32"
     source: str = "raw"
+    train_subset: int | None = None
+    checkpoint_every: int = 10
     progress: bool = True
 
     def validate(self, n_train: int | None = None) -> "TrainConfig":
@@ -35,8 +37,11 @@ class TrainConfig:
         for name in ("max_epochs", "patience", "batch_size", "seeds", "eval_batch_size"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        if self.seed_chunk is not None and self.seed_chunk <= 0:
-            raise ConfigError(f"--seed-chunk must be positive, got {self.seed_chunk}")
+        for name in ("seed_chunk", "train_subset"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"--checkpoint-every must be 0 (never) or positive, got {self.checkpoint_every}")
         if not self.learning_rates or any(not lr > 0 for lr in self.learning_rates):
             raise ConfigError(f"--lr must be positive numbers, got {self.learning_rates}")
         if self.precision not in PRECISIONS:

@@ -85,7 +85,7 @@ def read_history(run_dir: Path) -> list[dict]:
 
 def new_run_dir(out: str | None, framework: str, model: str) -> Path:
     """The run directory to write: `out`, or runs/<framework>-<model>-<time>. Refuses (with a
-    one-line ConfigError) a directory that already holds a finished run."""
+    one-line ConfigError) a directory that already holds a run, finished or interrupted."""
     from datetime import datetime
 
     from fmnist_jax.config import ConfigError
@@ -93,4 +93,22 @@ def new_run_dir(out: str | None, framework: str, model: str) -> Path:
     path = Path(out) if out else Path("runs") / f"{framework}-{model}-{datetime.now():%Y%m%d-%H%M%S}"
     if (path / "results.json").exists():
         raise ConfigError(f"{path} already holds a finished run; choose another --out")
+    if (path / "config.json").exists():
+        raise ConfigError(f"{path} holds an interrupted run; continue it with --resume {path} "
+                          "or choose another --out")
     return path
+
+
+def resume_run_dir(path: Path, framework: str):
+    """The interrupted run at `path` and its TrainConfig, or a one-line ConfigError."""
+    from fmnist_jax.config import ConfigError, TrainConfig
+
+    path = Path(path)
+    if (path / "results.json").exists():
+        raise ConfigError(f"{path} is already finished; nothing to resume")
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"{path} holds no interrupted run (no config.json)")
+    config = read_json(path / "config.json")
+    if config.get("framework") != framework:
+        raise ConfigError(f"{path} is a {config.get('framework')} run; resume it with that framework")
+    return path, TrainConfig.from_json(config)

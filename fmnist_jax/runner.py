@@ -5,10 +5,15 @@ chunk is padded so one program serves every chunk), and their axis is sharded ov
 `jax.sharding` mesh of all devices, so 8 GPUs train 8 runs in the time of one. Over several
 hosts (after `jax.distributed.initialize`) the mesh spans every process's devices and the
 results are gathered to each process.
+
+With a checkpoint directory, the compiled `advance` runs `checkpoint_every` epochs at a time
+and the whole training state is saved between calls; a resumed run makes the same calls on the
+same state, so it ends bit-identical to an uninterrupted one. Without, one call trains to the end.
 """
 
 import math
 import time
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -18,6 +23,7 @@ from jax.experimental.multihost_utils import process_allgather
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from fmnist_jax import protocol
+from fmnist_jax.checkpoint import load_tree, save_tree
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data import Split
 from fmnist_jax.progress import EpochTable
@@ -40,8 +46,7 @@ def memory_per_run_bytes(config: TrainConfig) -> int:
     best parameters with restore_best), plus activations of a training batch (kept for the
     backward pass) and of an evaluation chunk."""
     arch = protocol.architecture(config.model)
-    side, channels, per_image = 28, 1, 0
-    layer_params = 0
+    side, channels, per_image, layer_params = 28, 1, 0, 0
     for out in arch.conv_channels:
         layer_params += 9 * channels * out + out
         per_image += side * side * out * 2
@@ -67,8 +72,10 @@ def describe_device() -> str:
     return f"{len(devices)} x {devices[0].platform} ({devices[0].device_kind})"
 
 
-def train_runs(config: TrainConfig, split: Split, log=print) -> Outcome:
-    """Trains every run of `config` on `split` and tests each on the test set."""
+def train_runs(config: TrainConfig, split: Split, log=print, checkpoint_dir: Path | None = None,
+               checkpoint_every: int = 10) -> Outcome:
+    """Trains every run of `config` on `split` and tests each on the test set; with a
+    `checkpoint_dir`, saves progress there and resumes from what it finds."""
     grid = run_grid(config)
     chunk = min(config.seed_chunk or len(grid), len(grid))
     mesh = _mesh_for(chunk)
@@ -81,28 +88,55 @@ def train_runs(config: TrainConfig, split: Split, log=print) -> Outcome:
     test = jax.device_put(eval_set(split.x_test, split.y_test, config.eval_batch_size), replicated)
 
     table = EpochTable(chunk) if config.progress else None
-    program = jax.jit(jax.vmap(make_train(config, table), in_axes=(0, None, 0)),
-                      in_shardings=(by_run, replicated, by_run))
+    train = make_train(config, table)
+    init = jax.jit(jax.vmap(train.init), in_shardings=(by_run, by_run))
+    advance = jax.jit(jax.vmap(train.advance, in_axes=(0, None, None)),
+                      in_shardings=(by_run, replicated, None), donate_argnums=0)
+    all_stopped = jax.jit(lambda state: jnp.all(jax.vmap(train.stopped)(state)))
     evaluate = jax.jit(jax.vmap(make_evaluate(config), in_axes=(0, None)))
 
     padded = grid + grid[-1:] * (-len(grid) % chunk)
     keys = jnp.stack([jax.random.PRNGKey(seed) for seed, _ in padded])
     lrs = jnp.array([lr for _, lr in padded], jnp.float32)
     start = time.perf_counter()
-    compiled = program.lower(keys[:chunk], data, lrs[:chunk]).compile()
+    template = jax.eval_shape(init, keys[:chunk], lrs[:chunk])
+    init = init.lower(keys[:chunk], lrs[:chunk]).compile()
+    advance = advance.lower(template, data, 0).compile()
+    all_stopped = all_stopped.lower(template).compile()
     compile_time = time.perf_counter() - start
+    segment = checkpoint_every if checkpoint_dir else config.max_epochs
 
     outputs, wall = [], 0.0
-    for begin in range(0, len(padded), chunk):
+    for index, begin in enumerate(range(0, len(padded), chunk)):
         part = slice(begin, begin + chunk)
+        done = checkpoint_dir and Path(checkpoint_dir) / f"chunk-{index}-done.msgpack"
+        if done and done.exists():
+            output, meta = load_tree(done, _output_template(template, evaluate, test, config))
+            outputs.append(output)
+            wall += meta["wall"]
+            continue
+        state, chunk_wall = _restore_or_init(checkpoint_dir, index, template, init, keys[part],
+                                             lrs[part], by_run)
         if table:
-            table.start = time.perf_counter()
-        start = time.perf_counter()
-        state = jax.block_until_ready(compiled(keys[part], data, lrs[part]))
-        wall += time.perf_counter() - start
+            table.start = time.perf_counter() - chunk_wall
+        while True:
+            start = time.perf_counter()
+            until = int(np.max(process_allgather(state.epoch))) + segment
+            state = advance(state, data, min(until, config.max_epochs))
+            finished = bool(all_stopped(state))
+            chunk_wall += time.perf_counter() - start
+            if checkpoint_dir and not finished:
+                _save(Path(checkpoint_dir) / f"chunk-{index}-state.msgpack", state, wall=chunk_wall)
+            if finished:
+                break
         params = final_params(state, config)
         bookkeeping = state._replace(params=None, opt_state=None, best_params=None, key=None)
-        outputs.append(process_allgather((params, evaluate(params, test), bookkeeping), tiled=True))
+        output = process_allgather((params, evaluate(params, test), bookkeeping), tiled=True)
+        if done:
+            _save(done, output, wall=chunk_wall, gathered=True)
+            (Path(checkpoint_dir) / f"chunk-{index}-state.msgpack").unlink(missing_ok=True)
+        outputs.append(output)
+        wall += chunk_wall
     params, metrics, state = jax.tree_util.tree_map(
         lambda *parts: np.concatenate(parts)[:len(grid)], *outputs)
     runs = [_run_result(state, metrics, i, seed, lr, config, wall / len(grid))
@@ -110,6 +144,27 @@ def train_runs(config: TrainConfig, split: Split, log=print) -> Outcome:
     results = {"framework": "jax", "model": config.model, "device": describe_device(),
                "wall_time_s": wall, "compile_time_s": compile_time, "runs": runs}
     return Outcome(results, params)
+
+
+def _restore_or_init(checkpoint_dir, index, template, init, keys, lrs, by_run):
+    """A chunk's saved state (placed on the devices) and wall time so far, or a fresh state."""
+    path = checkpoint_dir and Path(checkpoint_dir) / f"chunk-{index}-state.msgpack"
+    if path and path.exists():
+        state, meta = load_tree(path, template)
+        return jax.device_put(state, by_run), meta["wall"]
+    return init(keys, lrs), 0.0
+
+
+def _save(path: Path, tree, wall: float, gathered: bool = False) -> None:
+    host = tree if gathered else process_allgather(tree, tiled=True)
+    if jax.process_index() == 0:
+        save_tree(path, host, wall=wall)
+
+
+def _output_template(template, evaluate, test, config):
+    params = final_params(template, config)
+    bookkeeping = template._replace(params=None, opt_state=None, best_params=None, key=None)
+    return params, jax.eval_shape(evaluate, params, test), bookkeeping
 
 
 def _run_result(state, metrics, i, seed, lr, config, time_s) -> dict:

@@ -3,7 +3,7 @@
 import argparse
 
 from fmnist_jax import protocol
-from fmnist_jax.config import PRECISIONS, TrainConfig
+from fmnist_jax.config import PRECISIONS, ConfigError, TrainConfig
 from fmnist_jax.data import SOURCES
 
 
@@ -15,7 +15,7 @@ def learning_rate_list(text: str) -> tuple[float, ...]:
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, choices=sorted(protocol.ARCHITECTURES))
+    parser.add_argument("--model", choices=sorted(protocol.ARCHITECTURES), help="required")
     parser.add_argument("--max-epochs", type=int, default=protocol.MAX_EPOCHS,
                         help="upper bound on epochs (default %(default)s)")
     parser.add_argument("--patience", type=int, default=protocol.PATIENCE,
@@ -40,6 +40,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace, **extra) -> TrainConfig:
+    if args.model is None:
+        raise ConfigError("--model is required: simple, big or cnn")
     return TrainConfig(model=args.model, max_epochs=args.max_epochs, patience=args.patience,
                        batch_size=args.batch_size, learning_rates=args.lr, seed=args.seed,
                        seeds=args.seeds, restore_best=args.restore_best,

@@ -1,0 +1,67 @@
+"""Interruption and resume: a run killed with SIGKILL and resumed ends bit-identical."""
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from flax import serialization
+
+QUICK = ["--model", "simple", "--max-epochs", "4", "--train-subset", "2000",
+         "--checkpoint-every", "1", "--quiet"]
+
+
+def fmnist_args(*args):
+    return [sys.executable, "-m", "fmnist_jax", *map(str, args)]
+
+
+def finished(run_dir):
+    results = json.loads((run_dir / "results.json").read_text())
+    params = serialization.msgpack_restore((run_dir / "checkpoint.msgpack").read_bytes())
+    return results["runs"], params
+
+
+def kill_after_first_checkpoint(out, data_dir, seeds):
+    process = subprocess.Popen(fmnist_args("train", *QUICK, "--seeds", seeds, "--out", out,
+                                           "--data-dir", data_dir),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    state = out / "checkpoints" / "chunk-0-state.msgpack"
+    deadline = time.monotonic() + 300
+    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    assert state.exists() and not (out / "results.json").exists(), "was not killed mid-run"
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("seeds", [1, 4])
+def test_resume_after_kill_is_bit_identical_to_an_uninterrupted_run(real_data_dir, tmp_path, seeds):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(fmnist_args("train", *QUICK, "--seeds", seeds, "--out", straight,
+                               "--data-dir", real_data_dir), check=True, capture_output=True)
+    kill_after_first_checkpoint(killed, real_data_dir, seeds)
+
+    again = subprocess.run(fmnist_args("train", *QUICK, "--seeds", seeds, "--out", killed,
+                                       "--data-dir", real_data_dir), capture_output=True, text=True)
+    assert again.returncode != 0 and "--resume" in again.stderr
+    subprocess.run(fmnist_args("train", "--resume", killed, "--data-dir", real_data_dir),
+                   check=True, capture_output=True)
+
+    (runs_a, params_a), (runs_b, params_b) = finished(straight), finished(killed)
+    drop_times = [{k: v for k, v in run.items() if k != "time_s"} for run in runs_a]
+    assert drop_times == [{k: v for k, v in run.items() if k != "time_s"} for run in runs_b]
+    flat_a, flat_b = serialization.to_state_dict(params_a), serialization.to_state_dict(params_b)
+    for layer in flat_a:
+        for name in flat_a[layer]:
+            np.testing.assert_array_equal(flat_a[layer][name], flat_b[layer][name])
+    assert (straight / "history.csv").read_text() == (killed / "history.csv").read_text()
+    assert not (killed / "checkpoints").exists()
+
+
+def test_resuming_a_directory_without_a_run_is_a_one_line_error(tmp_path):
+    result = subprocess.run(fmnist_args("train", "--resume", tmp_path), capture_output=True, text=True)
+    assert result.returncode == 2 and "holds no interrupted run" in result.stderr
+    assert "Traceback" not in result.stderr
