@@ -45,7 +45,8 @@ def test_resume_after_kill_is_bit_identical_to_an_uninterrupted_run(real_data_di
     kill_after_first_checkpoint(killed, real_data_dir, seeds)
 
     again = subprocess.run(fmnist_args("train", *QUICK, "--seeds", seeds, "--out", killed,
-                                       "--data-dir", real_data_dir), capture_output=True, text=True)
+                                       "--data-dir", real_data_dir), capture_output=True, text=True,
+                           check=False)
     assert again.returncode != 0 and "--resume" in again.stderr
     subprocess.run(fmnist_args("train", "--resume", killed, "--data-dir", real_data_dir),
                    check=True, capture_output=True)
@@ -62,6 +63,7 @@ def test_resume_after_kill_is_bit_identical_to_an_uninterrupted_run(real_data_di
 
 
 def test_resuming_a_directory_without_a_run_is_a_one_line_error(tmp_path):
-    result = subprocess.run(fmnist_args("train", "--resume", tmp_path), capture_output=True, text=True)
+    result = subprocess.run(fmnist_args("train", "--resume", tmp_path), capture_output=True,
+                            text=True, check=False)
     assert result.returncode == 2 and "holds no interrupted run" in result.stderr
     assert "Traceback" not in result.stderr
