@@ -25,6 +25,8 @@ import re
 import tempfile
 from pathlib import Path
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 HISTORY_FIELDS = ("seed", "learning_rate", "epoch", "train_loss", "val_loss", "val_accuracy")
 
 
@@ -37,6 +39,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; give the usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
