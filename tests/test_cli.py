@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fmnist_jax.cli import main
 from fmnist_jax.data import FILES
 
 
@@ -53,13 +54,53 @@ def data_copy(real_data_dir, tmp_path) -> Path:
     return copy
 
 
-def replace_with(path: Path, payload: bytes) -> None:
+def labels_payload(path: Path) -> bytearray:
+    return bytearray(gzip.decompress(path.read_bytes()))
+
+
+def regzip(path: Path, payload: bytes) -> None:
+    path.unlink()
+    path.write_bytes(gzip.compress(bytes(payload)))
+
+
+def truncate_archive(path: Path) -> None:
+    payload = path.read_bytes()[:10_000]
     path.unlink()
     path.write_bytes(payload)
 
 
-def decompressed(path: Path) -> bytearray:
-    return bytearray(gzip.decompress(path.read_bytes()))
+def truncate_payload(path: Path) -> None:
+    regzip(path, labels_payload(path)[:-100])
+
+
+def wrong_magic(path: Path) -> None:
+    payload = labels_payload(path)
+    payload[2] = 9  # magic 2049 (0x0801) becomes 0x0901
+    regzip(path, payload)
+
+
+def wrong_count(path: Path) -> None:
+    payload = labels_payload(path)
+    payload[4:8] = (len(payload) - 9).to_bytes(4, "big")
+    regzip(path, payload)
+
+
+def label_out_of_range(path: Path) -> None:
+    payload = labels_payload(path)
+    payload[100] = 10
+    regzip(path, payload)
+
+
+def swap_two_labels(path: Path) -> None:
+    payload = labels_payload(path)  # still a valid file, only the checksum can tell
+    other = next(i for i in range(9, len(payload)) if payload[i] != payload[8])
+    payload[8], payload[other] = payload[other], payload[8]
+    regzip(path, payload)
+
+
+def directory_instead(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
 
 
 @pytest.mark.real_data
@@ -69,29 +110,47 @@ def test_data_command_verifies_good_files(data_copy):
 
 
 @pytest.mark.real_data
-def test_truncated_archive_is_a_one_line_error(data_copy):
-    path = data_copy / "train-labels-idx1-ubyte.gz"
-    replace_with(path, path.read_bytes()[:10_000])
-    assert_one_line_error(fmnist("data", "--data-dir", data_copy), str(path), "truncated")
+def test_batch_larger_than_the_training_set_is_a_one_line_error(real_data_dir, tmp_path):
+    result = fmnist("train", "--model", "simple", "--batch-size", "50001",
+                    "--data-dir", real_data_dir, "--out", tmp_path / "run")
+    assert_one_line_error(result, "--batch-size 50001 exceeds the 50000 training images")
+    assert not (tmp_path / "run").exists()
+
+
+CORRUPTIONS = {  # what is done to train-labels-idx1-ubyte.gz, and what the error must say
+    "truncated archive": (truncate_archive, "truncated or corrupt gzip archive"),
+    "truncated file": (truncate_payload, "truncated or padded"),
+    "wrong magic number": (wrong_magic, "wrong magic number 2305"),
+    "wrong count": (wrong_count, "wrong dimensions (59999,)"),
+    "label out of range": (label_out_of_range, "label 10 is outside 0-9"),
+    "checksum mismatch": (swap_two_labels, "checksum does not match"),
+    "directory": (directory_instead, "is a directory"),
+}
 
 
 @pytest.mark.real_data
-def test_wrong_magic_number_is_a_one_line_error(data_copy):
-    path = data_copy / "t10k-labels-idx1-ubyte.gz"
-    payload = decompressed(path)
-    payload[2] = 9  # magic 2049 (0x0801) becomes 0x0901
-    replace_with(path, gzip.compress(bytes(payload)))
-    assert_one_line_error(fmnist("data", "--data-dir", data_copy), str(path), "wrong magic number")
+@pytest.mark.parametrize("case", CORRUPTIONS)
+def test_each_bad_data_case_is_a_one_line_error_naming_the_file(data_copy, case):
+    corrupt, message = CORRUPTIONS[case]
+    path = data_copy / "train-labels-idx1-ubyte.gz"
+    corrupt(path)
+    assert_one_line_error(fmnist("data", "--data-dir", data_copy), str(path), message)
 
 
 @pytest.mark.real_data
-def test_checksum_mismatch_is_a_one_line_error(data_copy):
-    path = data_copy / "train-labels-idx1-ubyte.gz"
-    payload = decompressed(path)
-    other = next(i for i in range(9, len(payload)) if payload[i] != payload[8])
-    payload[8], payload[other] = payload[other], payload[8]  # still valid labels, other bytes
-    replace_with(path, gzip.compress(bytes(payload)))
-    assert_one_line_error(fmnist("data", "--data-dir", data_copy), str(path), "checksum")
+def test_unreadable_file_is_a_one_line_error(data_copy, monkeypatch, capsys):
+    target = data_copy / "t10k-labels-idx1-ubyte.gz"
+    read_bytes = Path.read_bytes
+
+    def denied(path):
+        if path == target:
+            raise PermissionError(13, "Permission denied")
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    assert main(["data", "--data-dir", str(data_copy)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(target) in lines[0] and "permission denied" in lines[0]
 
 
 @pytest.mark.real_data
