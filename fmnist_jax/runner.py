@@ -89,10 +89,11 @@ def train_runs(config: TrainConfig, split: Split, log=print, checkpoint_dir: Pat
 
     table = EpochTable(chunk) if config.progress else None
     train = make_train(config, table)
-    init = jax.jit(jax.vmap(train.init), in_shardings=(by_run, by_run))
+    init = jax.jit(jax.vmap(train.init), in_shardings=(by_run, by_run), out_shardings=by_run)
     advance = jax.jit(jax.vmap(train.advance, in_axes=(0, None, None)),
                       in_shardings=(by_run, replicated, None), donate_argnums=0)
-    all_stopped = jax.jit(lambda state: jnp.all(jax.vmap(train.stopped)(state)))
+    status = jax.jit(lambda state: (jnp.all(jax.vmap(train.stopped)(state)), jnp.max(state.epoch)),
+                     out_shardings=replicated)
     evaluate = jax.jit(jax.vmap(make_evaluate(config), in_axes=(0, None)))
 
     padded = grid + grid[-1:] * (-len(grid) % chunk)
@@ -102,7 +103,7 @@ def train_runs(config: TrainConfig, split: Split, log=print, checkpoint_dir: Pat
     template = jax.eval_shape(init, keys[:chunk], lrs[:chunk])
     init = init.lower(keys[:chunk], lrs[:chunk]).compile()
     advance = advance.lower(template, data, 0).compile()
-    all_stopped = all_stopped.lower(template).compile()
+    status = status.lower(template).compile()
     compile_time = time.perf_counter() - start
     segment = checkpoint_every if checkpoint_dir else config.max_epochs
 
@@ -119,16 +120,14 @@ def train_runs(config: TrainConfig, split: Split, log=print, checkpoint_dir: Pat
                                              lrs[part], by_run)
         if table:
             table.start = time.perf_counter() - chunk_wall
-        while True:
+        finished, epoch = status(state)
+        while not finished:
             start = time.perf_counter()
-            until = int(np.max(process_allgather(state.epoch))) + segment
-            state = advance(state, data, min(until, config.max_epochs))
-            finished = bool(all_stopped(state))
+            state = advance(state, data, min(int(epoch) + segment, config.max_epochs))
+            finished, epoch = status(state)
             chunk_wall += time.perf_counter() - start
             if checkpoint_dir and not finished:
                 _save(Path(checkpoint_dir) / f"chunk-{index}-state.msgpack", state, wall=chunk_wall)
-            if finished:
-                break
         params = final_params(state, config)
         bookkeeping = state._replace(params=None, opt_state=None, best_params=None, key=None)
         output = process_allgather((params, evaluate(params, test), bookkeeping), tiled=True)

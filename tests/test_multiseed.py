@@ -95,8 +95,9 @@ from fmnist_jax.runner import train_runs
 outcome = train_runs(TrainConfig(model="simple", batch_size=32, eval_batch_size=64,
                                  progress=False, seeds=4, max_epochs=2),
                      synthetic_split(n_train=400, n_val=100, n_test=100), log=lambda *_: None)
-print(json.dumps({"devices": len(jax.devices()), "processes": jax.process_count(),
-                  "runs": [[r["test_accuracy"], r["test_loss"]] for r in outcome.results["runs"]]}))
+print("RESULT", json.dumps({"devices": len(jax.devices()), "processes": jax.process_count(),
+                  "runs": [[r["test_accuracy"], r["test_loss"]] for r in outcome.results["runs"]]}),
+      flush=True)
 """
 
 
@@ -104,7 +105,12 @@ def run_with_devices(count: int) -> dict:
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"}
     result = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True,
                             env=env, timeout=600, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return parse_result(result.stdout)
+
+
+def parse_result(stdout: str) -> dict:
+    """The worker's RESULT line (gloo prints its own lines to stdout too)."""
+    return json.loads(next(line for line in stdout.splitlines() if line.startswith("RESULT "))[7:])
 
 
 def test_sharding_seeds_over_four_devices_gives_the_same_results():
@@ -127,8 +133,15 @@ def test_two_processes_on_loopback_train_like_one_process_with_two_devices():
     workers = [subprocess.Popen([sys.executable, "-c", SHARDED, str(i), "2", port], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for i in range(2)]
-    outputs = [json.loads(w.communicate(timeout=600)[0].strip().splitlines()[-1]) for w in workers]
+    outputs = [parse_result(w.communicate(timeout=600)[0]) for w in workers]
     reference = run_with_devices(2)
     for output in outputs:
         assert (output["devices"], output["processes"]) == (2, 2)
         assert output["runs"] == reference["runs"]
+
+
+def test_a_diverging_learning_rate_is_marked_and_the_other_runs_finish():
+    outcome = train(seeds=2, learning_rates=(1e-3, 1e30), max_epochs=3)
+    stopped = [(r["learning_rate"], r["stopped"]) for r in outcome.results["runs"]]
+    assert stopped == [(1e-3, "max_epochs")] * 2 + [(1e30, "diverged")] * 2
+    assert all(r["epochs"] == 3 for r in outcome.results["runs"][:2])
