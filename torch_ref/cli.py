@@ -1,11 +1,10 @@
 """The PyTorch reference's command line, shared by `python -m torch_ref` and `fmnist torch`."""
 
 import argparse
-import sys
 
+from fmnist_jax.cli import run_reporting_errors
 from fmnist_jax.cli.options import add_training_options, config_from_args
-from fmnist_jax.config import ConfigError
-from fmnist_jax.data import DataError, load_source, study_split
+from fmnist_jax.data import load_source, study_split
 from fmnist_jax.rundir import new_run_dir
 from torch_ref import require_torch
 
@@ -41,12 +40,4 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m torch_ref`: the same options and output as `fmnist torch`."""
     parser = argparse.ArgumentParser(prog="python -m torch_ref", description=HELP)
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except (DataError, ConfigError) as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, ConfigError) else 1
-    except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted", file=sys.stderr)
-        return 130
+    return run_reporting_errors(parser.prog, run, parser.parse_args(argv))
