@@ -29,11 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    return run_reporting_errors(f"fmnist {args.command}", args.run, args)
+
+
+def run_reporting_errors(prog: str, run, args) -> int:
+    """Runs a command; data and configuration errors become one line and an exit code."""
     try:
-        return args.run(args)
+        return run(args)
     except (DataError, ConfigError) as error:
-        print(f"fmnist {args.command}: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 2 if isinstance(error, ConfigError) else 1
     except KeyboardInterrupt:
-        print(f"fmnist {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
