@@ -30,6 +30,12 @@ class DataError(Exception):
     """A data problem, worded as one line that names the file and says what to do."""
 
 
+def bad_file(name, problem: str) -> DataError:
+    """The error for a file that is there but wrong, with what to do about it."""
+    return DataError(f"{name}: {problem}; re-download it with `fmnist data`, "
+                     "or point --data-dir at good files")
+
+
 @dataclass(frozen=True)
 class IdxFile:
     """One of the four release files: its name, shape and published checksums."""
@@ -95,24 +101,24 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> tuple[Path, b
 def parse_idx(buf: bytes, spec: IdxFile, name: str) -> np.ndarray:
     """Parses uncompressed IDX bytes, checking magic number, dimensions, count and labels."""
     if len(buf) < 4:
-        raise DataError(f"{name}: file is truncated ({len(buf)} bytes)")
+        raise bad_file(name, f"file is truncated ({len(buf)} bytes)")
     magic = int.from_bytes(buf[:4], "big")
     if magic != spec.magic:
-        raise DataError(f"{name}: wrong magic number {magic} (expected {spec.magic}); "
-                        "this is not the right IDX file")
+        raise bad_file(name, f"wrong magic number {magic} (expected {spec.magic}), "
+                             "not the right IDX file")
     header = 4 + 4 * len(spec.shape)
     if len(buf) < header:
-        raise DataError(f"{name}: file is truncated inside its header")
+        raise bad_file(name, "file is truncated inside its header")
     shape = tuple(int.from_bytes(buf[i:i + 4], "big") for i in range(4, header, 4))
     if shape != spec.shape:
-        raise DataError(f"{name}: wrong dimensions {shape} (expected {spec.shape})")
+        raise bad_file(name, f"wrong dimensions {shape} (expected {spec.shape})")
     size = int(np.prod(shape))
     if len(buf) != header + size:
-        raise DataError(f"{name}: holds {len(buf) - header} data bytes, expected {size} "
-                        "(truncated or padded)")
+        raise bad_file(name, f"holds {len(buf) - header} data bytes, expected {size} "
+                             "(truncated or padded)")
     array = np.frombuffer(buf, dtype=np.uint8, offset=header).reshape(shape)
     if spec.is_labels and array.max(initial=0) >= 10:
-        raise DataError(f"{name}: label {int(array.max())} is outside 0-9")
+        raise bad_file(name, f"label {int(array.max())} is outside 0-9")
     return array
 
 
@@ -122,17 +128,17 @@ def read_idx(path: Path, spec: IdxFile) -> np.ndarray:
     try:
         stored = path.read_bytes()
     except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, not a file") from None
+        raise bad_file(path, "is a directory, not a file") from None
     except PermissionError:
         raise DataError(f"{path}: cannot be read (permission denied); fix its permissions") from None
     try:
         buf = gzip.decompress(stored) if is_gz else stored
     except (EOFError, OSError, zlib.error) as error:
-        raise DataError(f"{path}: truncated or corrupt gzip archive ({error})") from None
+        raise bad_file(path, f"truncated or corrupt gzip archive ({error})") from None
     array = parse_idx(buf, spec, str(path))
     expected = spec.gz_sha256 if is_gz else spec.raw_sha256
     if expected and hashlib.sha256(stored).hexdigest() != expected:
-        raise DataError(f"{path}: sha256 checksum does not match the published release")
+        raise bad_file(path, "sha256 checksum does not match the published release")
     return array
 
 

@@ -134,7 +134,8 @@ def test_each_bad_data_case_is_a_one_line_error_naming_the_file(data_copy, case)
     corrupt, message = CORRUPTIONS[case]
     path = data_copy / "train-labels-idx1-ubyte.gz"
     corrupt(path)
-    assert_one_line_error(fmnist("data", "--data-dir", data_copy), str(path), message)
+    assert_one_line_error(fmnist("data", "--data-dir", data_copy), str(path), message,
+                          "re-download it with `fmnist data`, or point --data-dir at good files")
 
 
 @pytest.mark.real_data

@@ -59,6 +59,12 @@ def test_a_seed_gives_the_same_result_alone_as_among_eight(eight):
         np.testing.assert_allclose(a, b, atol=ALONE_VS_BATCHED_ATOL)
 
 
+def test_the_same_seeds_give_bit_identical_results_in_two_runs():
+    first, second = train(seeds=2, max_epochs=2), train(seeds=2, max_epochs=2)
+    for a, b in zip(leaves(first.params), leaves(second.params)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_seed_chunks_give_bit_identical_results():
     whole = train(seeds=4, max_epochs=3)
     chunked = train(seeds=4, max_epochs=3, seed_chunk=2)
