@@ -120,11 +120,11 @@ def train_runs(config: TrainConfig, split: Split, log=print, checkpoint_dir: Pat
                                              lrs[part], by_run)
         if table:
             table.start = time.perf_counter() - chunk_wall
-        finished, epoch = status(state)
+        finished, epoch = map(int, status(state))
         while not finished:
             start = time.perf_counter()
-            state = advance(state, data, min(int(epoch) + segment, config.max_epochs))
-            finished, epoch = status(state)
+            state = advance(state, data, min(epoch + segment, config.max_epochs))
+            finished, epoch = map(int, status(state))  # reading them waits for the epochs
             chunk_wall += time.perf_counter() - start
             if checkpoint_dir and not finished:
                 _save(Path(checkpoint_dir) / f"chunk-{index}-state.msgpack", state, wall=chunk_wall)

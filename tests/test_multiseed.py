@@ -151,3 +151,10 @@ def test_a_diverging_learning_rate_is_marked_and_the_other_runs_finish():
     stopped = [(r["learning_rate"], r["stopped"]) for r in outcome.results["runs"]]
     assert stopped == [(1e-3, "max_epochs")] * 2 + [(1e30, "diverged")] * 2
     assert all(r["epochs"] == 3 for r in outcome.results["runs"][:2])
+
+
+def test_wall_time_counts_the_training_even_without_progress_output():
+    quiet = train(seeds=2, max_epochs=30, patience=30)
+    shown = train_runs(TrainConfig(**{**SMALL, "progress": True}, seeds=2, max_epochs=30,
+                                   patience=30), SPLIT, log=lambda *_: None)
+    assert quiet.results["wall_time_s"] > 0.5 * shown.results["wall_time_s"]
