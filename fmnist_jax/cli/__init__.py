@@ -11,7 +11,7 @@ import sys
 from fmnist_jax.config import ConfigError
 from fmnist_jax.data import DataError
 
-SUBCOMMANDS = ("train", "evaluate", "data", "torch", "crosscheck", "compare")
+SUBCOMMANDS = ("train", "evaluate", "data", "torch", "crosscheck", "compare", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
