@@ -6,6 +6,7 @@ the plots. Diverged runs are counted but left out of the means.
 
 import csv
 import io
+import math
 from pathlib import Path
 
 from fmnist_jax import plots
@@ -61,10 +62,11 @@ def markdown(results: dict, rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| ours | {r['learning_rate']:g} | {r['count']} | {r['diverged']} | "
-                     f"{r['success_avg']:.4f} | {r['success_stdev']:.4f} | "
-                     f"{r['success_ci_low']:.4f}–{r['success_ci_high']:.4f} | {r['loss_avg']:.4f} | "
-                     f"{r['loss_stdev']:.4f} | {r['run_time_avg_s']:.2f} | "
-                     f"{r['run_time_stdev_s']:.2f} | {r['epochs_avg']:.1f} |")
+                     f"{_cell(r['success_avg'])} | {_cell(r['success_stdev'])} | "
+                     f"{_interval(r['success_ci_low'], r['success_ci_high'])} | "
+                     f"{_cell(r['loss_avg'])} | {_cell(r['loss_stdev'])} | "
+                     f"{_cell(r['run_time_avg_s'], '.2f')} | {_cell(r['run_time_stdev_s'], '.2f')} | "
+                     f"{_cell(r['epochs_avg'], '.1f')} |")
     study = PUBLISHED.get(results["model"])
     if study:
         low, high = published_interval(study.accuracy_mean, study.accuracy_std, study.count)
@@ -83,6 +85,15 @@ def markdown(results: dict, rows: list[dict]) -> str:
                          f"{where} the study's 95% interval {r['study_ci_low']:.4f}–"
                          f"{r['study_ci_high']:.4f}.")
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: float, spec: str = ".4f") -> str:
+    """A number for the table, or n/a where it is undefined (a stdev of one run, say)."""
+    return "n/a" if math.isnan(value) else format(value, spec)
+
+
+def _interval(low: float, high: float) -> str:
+    return "n/a" if math.isnan(low) else f"{low:.4f}–{high:.4f}"
 
 
 def write_summary(run_dir) -> dict:

@@ -7,7 +7,8 @@ CONFIDENCE = 0.95
 
 
 def describe(values) -> dict:
-    """n, mean, sample stdev and the 95% Student-t confidence interval of the mean."""
+    """n, mean, sample stdev and the 95% Student-t confidence interval of the mean (NaN where
+    fewer than two values leave them undefined)."""
     x = np.asarray(values, dtype=np.float64)
     n = len(x)
     mean = float(x.mean()) if n else float("nan")
@@ -15,7 +16,7 @@ def describe(values) -> dict:
     if n > 1 and std > 0:
         low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=std / np.sqrt(n))
     else:
-        low = high = mean
+        low = high = mean if n > 1 else float("nan")
     return {"n": n, "mean": mean, "std": std, "ci_low": float(low), "ci_high": float(high)}
 
 

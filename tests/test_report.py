@@ -55,3 +55,10 @@ def test_write_summary_writes_tables_and_plots(tmp_path):
         assert (tmp_path / name).stat().st_size > 0, name
     assert "wall/K of one vmapped program" in summary["markdown"]
     assert "| study | 0.001 | 6 |" in summary["markdown"]
+
+
+def test_a_single_run_has_no_stdev_or_interval_rather_than_a_zero_width_one(tmp_path):
+    write_run(tmp_path, {"model": "simple"}, {**RESULTS, "runs": [run(0, 0.89)]})
+    ours = next(line for line in write_summary(tmp_path)["markdown"].splitlines()
+                if line.startswith("| ours"))
+    assert ours.count("n/a") == 4  # accuracy stdev, its interval, loss and run time stdevs
