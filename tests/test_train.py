@@ -102,3 +102,12 @@ def test_every_model_trains_one_epoch(name):
     config = TrainConfig(**{**SMALL, "model": name, "batch_size": 8}, max_epochs=1)
     state = jax.jit(make_train(config))(jax.random.PRNGKey(0), device_data(split, 8), 1e-3)
     assert int(state.epoch) == 1 and np.isfinite(state.history.val_loss[0])
+
+
+def test_bf16_precision_computes_in_bf16_and_keeps_float32_parameters(overfit):
+    state = run(TrainConfig(**SMALL, max_epochs=2, precision="bf16"))
+    _, float32 = overfit  # the same seed and data in float32
+    assert all(leaf.dtype == np.float32 for leaf in jax.tree_util.tree_leaves(state.params))
+    assert state.history.train_loss[0] != float32.history.train_loss[0]
+    assert abs(state.history.train_loss[0] - float32.history.train_loss[0]) < 0.05
+    assert np.isfinite(state.history.val_loss[:2]).all()
