@@ -62,19 +62,23 @@ def confusion(run_dir: Path, results: dict) -> None:
     runs = [r for r in results["runs"] if r["stopped"] != "diverged"] or results["runs"]
     matrix = np.mean([r["confusion_matrix"] for r in runs], axis=0)
     fig, ax = plt.subplots(figsize=(8, 7))
-    image = ax.imshow(matrix, cmap="Blues")
-    fig.colorbar(image, ax=ax, fraction=0.046, label="test images (mean over runs)")
-    ticks = np.arange(len(CLASS_NAMES))
-    ax.set_xticks(ticks, CLASS_NAMES, rotation=45, ha="right")
-    ax.set_yticks(ticks, CLASS_NAMES)
-    for i in ticks:
-        for j in ticks:
-            ax.text(j, i, f"{matrix[i, j]:.0f}", ha="center", va="center", fontsize=7,
-                    color="white" if matrix[i, j] > matrix.max() / 2 else "black")
-    ax.set(xlabel="predicted", ylabel="true",
-           title=f"{results['framework']} {results['model']}: mean confusion matrix "
+    fig.colorbar(draw_confusion(ax, matrix), ax=ax, fraction=0.046,
+                 label="test images (mean over runs)")
+    ax.set_title(f"{results['framework']} {results['model']}: mean confusion matrix "
                  f"({len(runs)} runs)")
     save(fig, run_dir / "confusion.png")
+
+
+def draw_confusion(ax, matrix: np.ndarray):
+    """A 10x10 confusion matrix on `ax`: counts in the cells, class names on both axes."""
+    image = ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, f"{count:.0f}", ha="center", va="center", fontsize=7,
+                color="white" if count > matrix.max() / 2 else "black")
+    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true")
+    return image
 
 
 def accuracy_strip(run_dir: Path, results: dict) -> None:

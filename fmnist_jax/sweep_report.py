@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_jax.data import CLASS_NAMES
 from fmnist_jax.rundir import write_atomic
 from fmnist_jax.sklearn_sweep import GRID, PUBLISHED_LARGE_CONFUSION, SweepConfig
 
@@ -97,20 +96,13 @@ def plot_confusion(rows: list[dict], path: Path) -> None:
     """The large model's confusion matrix: the study's, and ours beside it when it ran."""
     import matplotlib.pyplot as plt
 
-    from fmnist_jax.plots import save
+    from fmnist_jax.plots import draw_confusion, save
 
     panels = [("study (published; its text says 0.891)", PUBLISHED_LARGE_CONFUSION)]
     panels += [("ours", confusion(row)) for row in rows if row["name"] == "large"]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 6), squeeze=False)
     for ax, (title, matrix) in zip(axes[0], panels):
-        ax.imshow(matrix, cmap="Blues")
-        for (i, j), n in np.ndenumerate(matrix):
-            ax.text(j, i, n, ha="center", va="center", fontsize=7,
-                    color="white" if n > matrix.max() / 2 else "black")
-        ax.set_xticks(range(10), CLASS_NAMES, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(10), CLASS_NAMES, fontsize=8)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
+        draw_confusion(ax, matrix)
         ax.set_title(f"large model, {title}\naccuracy {np.trace(matrix) / matrix.sum():.4f}")
     save(fig, path)
 
