@@ -24,6 +24,8 @@ class TrainConfig:
     torch_init: bool = True
     eval_batch_size: int = 1000
     precision: str = "float32"
+    conv: str = "patches"
+    eval_loss: str = protocol.EVAL_LOSSES[0]
     source: str = "raw"
     train_subset: int | None = None
     checkpoint_every: int = 10
@@ -46,6 +48,10 @@ class TrainConfig:
             raise ConfigError(f"--lr must be positive numbers, got {self.learning_rates}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}")
+        if self.eval_loss not in protocol.EVAL_LOSSES:
+            raise ConfigError(f"--eval-loss must be one of {', '.join(protocol.EVAL_LOSSES)}")
+        if self.conv not in CONV_IMPLS:
+            raise ConfigError(f"--conv must be one of {', '.join(CONV_IMPLS)}")
         if n_train is not None and self.batch_size > n_train:
             raise ConfigError(f"--batch-size {self.batch_size} exceeds the {n_train} training images")
         return self
@@ -58,7 +64,9 @@ class TrainConfig:
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in obj.items() if k in names}
         values["learning_rates"] = tuple(values.get("learning_rates", cls.learning_rates))
+        values.setdefault("eval_loss", "sample-mean")  # runs from before the setting existed
         return cls(**values)
 
 
 PRECISIONS = ("float32", "tf32", "bf16")
+CONV_IMPLS = ("patches", "lax")  # see fmnist_jax.layers.Conv

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from fmnist_jax.protocol import IMAGE_SHAPE, Architecture, architecture
+from fmnist_jax.protocol import Architecture, architecture, conv_output_chw
 
 
 def torch_to_flax(state_dict: Mapping, model: str) -> dict:
@@ -26,7 +26,7 @@ def torch_to_flax(state_dict: Mapping, model: str) -> dict:
     for i in range(len(arch.hidden) + 1):
         weight = arrays[f"dense{i}.weight"]
         if i == 0 and arch.conv_channels:
-            weight = weight.reshape(-1, *_conv_output_chw(arch)).transpose(0, 2, 3, 1)
+            weight = weight.reshape(-1, *conv_output_chw(arch)).transpose(0, 2, 3, 1)
         params[f"Dense_{i}"] = {"kernel": weight.reshape(len(weight), -1).T,
                                 "bias": arrays[f"dense{i}.bias"]}
     return _contiguous(params)
@@ -44,7 +44,7 @@ def flax_to_torch(params: Mapping, model: str) -> dict[str, np.ndarray]:
         layer = params[f"Dense_{i}"]
         weight = np.asarray(layer["kernel"]).T
         if i == 0 and arch.conv_channels:
-            channels, height, width = _conv_output_chw(arch)
+            channels, height, width = conv_output_chw(arch)
             weight = weight.reshape(-1, height, width, channels).transpose(0, 3, 1, 2)
             weight = weight.reshape(len(weight), -1)
         state_dict[f"dense{i}.weight"] = weight
@@ -65,13 +65,6 @@ def _check_names(state_dict: Mapping, arch: Architecture) -> None:
         missing, extra = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected)
         raise ValueError(f"state_dict does not match the architecture: missing {missing}, "
                          f"unexpected {extra}")
-
-
-def _conv_output_chw(arch: Architecture) -> tuple[int, int, int]:
-    """(channels, height, width) of the last conv block's output (each block halves H and W)."""
-    height, width, _ = IMAGE_SHAPE
-    shrink = 2 ** len(arch.conv_channels)
-    return arch.conv_channels[-1], height // shrink, width // shrink
 
 
 def _contiguous(tree):

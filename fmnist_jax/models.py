@@ -2,7 +2,8 @@
 
 Default initialisation reproduces PyTorch's for Linear and Conv2d: weights and biases uniform
 in +-1/sqrt(fan_in). `torch_init=False` uses Flax's own defaults (LeCun normal, zero bias).
-The CNN works on NHWC images and flattens in (H, W, C) order.
+The CNN works on NHWC images and flattens in (H, W, C) order. The layers (`fmnist_jax.layers`)
+run as matmuls; `precision` picks the compute dtype and matmul precision of a training run.
 """
 
 import math
@@ -11,9 +12,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from fmnist_jax.layers import Conv, Dense
 from fmnist_jax.protocol import IMAGE_SHAPE, NUM_CLASSES, Architecture, architecture
 
 TORCH_KERNEL_INIT = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
+# compute dtype and lax matmul precision of each `--precision`; parameters stay float32
+COMPUTE = {"float32": (None, "highest"), "tf32": (None, "tensorfloat32"),
+           "bf16": (jnp.bfloat16, "default")}
 
 
 def torch_bias_init(fan_in: int):
@@ -27,33 +32,35 @@ def torch_bias_init(fan_in: int):
 
 
 class Classifier(nn.Module):
-    """ReLU convs (3x3, same padding, 2x2 max-pool) then ReLU dense layers, then 10 logits."""
+    """ReLU conv blocks (3x3 same conv, ReLU, 2x2 max-pool), ReLU dense layers, 10 logits."""
 
     arch: Architecture
     torch_init: bool = True
-    dtype: jnp.dtype | None = None
+    precision: str = "float32"
+    conv_impl: str = "patches"
 
     def _layer(self, layer_cls, fan_in: int, **kwargs):
         if self.torch_init:
             kwargs |= {"kernel_init": TORCH_KERNEL_INIT, "bias_init": torch_bias_init(fan_in)}
-        return layer_cls(dtype=self.dtype, **kwargs)
+        dtype, precision = COMPUTE[self.precision]
+        return layer_cls(dtype=dtype, precision=precision, **kwargs)
 
     @nn.compact
     def __call__(self, images):
         x = images
         for channels in self.arch.conv_channels:
-            conv = self._layer(nn.Conv, 9 * x.shape[-1], features=channels,
-                               kernel_size=(3, 3), padding=1)
-            x = nn.max_pool(nn.relu(conv(x)), (2, 2), strides=(2, 2))
+            x = self._layer(Conv, 9 * x.shape[-1], features=channels, impl=self.conv_impl)(x)
         x = x.reshape((x.shape[0], -1))
         for width in self.arch.hidden:
-            x = nn.relu(self._layer(nn.Dense, x.shape[-1], features=width)(x))
-        return self._layer(nn.Dense, x.shape[-1], features=NUM_CLASSES)(x)
+            x = nn.relu(self._layer(Dense, x.shape[-1], features=width)(x))
+        return self._layer(Dense, x.shape[-1], features=NUM_CLASSES)(x)
 
 
-def build_model(name: str, torch_init: bool = True, dtype=None) -> Classifier:
+def build_model(name: str, torch_init: bool = True, precision: str = "float32",
+                conv_impl: str = "patches") -> Classifier:
     """The named model (`simple`, `big` or `cnn`)."""
-    return Classifier(architecture(name), torch_init=torch_init, dtype=dtype)
+    return Classifier(architecture(name), torch_init=torch_init, precision=precision,
+                      conv_impl=conv_impl)
 
 
 def init_params(model: Classifier, key):

@@ -5,8 +5,11 @@ stopping once the mean validation loss has not improved on its best for 30 epoch
 
 Both frameworks measure the same way: an epoch's train loss is the per-sample mean over its
 mini-batches (the last batch of a 50000-image epoch holds 80 images and is kept, as PyTorch's
-DataLoader does); validation and test losses are per-sample means over the whole set. A
-non-finite train or validation loss stops the run as "diverged".
+DataLoader does). Validation and test losses follow `EVAL_LOSSES`: "batch-mean" is the study's
+code (the mean, over batches of 256 images in file order, of each batch's mean loss; the last of
+10000 images holds 16), "sample-mean" the mean over images. The validation loss drives early
+stopping, so the definition changes when runs stop. A non-finite train or validation loss stops
+the run as "diverged".
 """
 
 from dataclasses import dataclass
@@ -21,6 +24,8 @@ MAX_EPOCHS = 1000
 LEARNING_RATE = 1e-3
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
+EVAL_LOSSES = ("batch-mean", "sample-mean")
+STUDY_EVAL_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,51 @@ ARCHITECTURES = {
 }
 
 
+@dataclass(frozen=True)
+class Layer:
+    """One weight layer of an Architecture, as its shape arithmetic needs it."""
+
+    kind: str  # "conv" (3x3, same padding, followed by 2x2 max-pooling) or "dense"
+    fan_in: int  # inputs of one output unit: 9 x input channels for a conv
+    features: int  # output channels or units
+    positions: int  # output positions the kernel is applied at: H x W for a conv, 1 for dense
+
+    @property
+    def params(self) -> int:
+        return self.fan_in * self.features + self.features
+
+    @property
+    def multiply_adds(self) -> int:
+        """Per image, forward."""
+        return self.positions * self.fan_in * self.features
+
+
+def layers(arch: Architecture) -> list[Layer]:
+    """The weight layers of `arch` in order, the last one giving the 10 logits."""
+    height, width, channels = IMAGE_SHAPE
+    result = []
+    for out in arch.conv_channels:
+        result.append(Layer("conv", 9 * channels, out, height * width))
+        height, width, channels = height // 2, width // 2, out
+    features = height * width * channels
+    for out in (*arch.hidden, NUM_CLASSES):
+        result.append(Layer("dense", features, out, 1))
+        features = out
+    return result
+
+
+def conv_output_chw(arch: Architecture) -> tuple[int, int, int]:
+    """(channels, height, width) after the last conv block (the input if there is none)."""
+    height, width, channels = IMAGE_SHAPE
+    shrink = 2 ** len(arch.conv_channels)
+    return (arch.conv_channels[-1] if arch.conv_channels else channels), height // shrink, width // shrink
+
+
+def forward_flops(arch: Architecture) -> int:
+    """Floating-point operations of one image's forward pass (2 per multiply-add)."""
+    return 2 * sum(layer.multiply_adds for layer in layers(arch))
+
+
 def architecture(name: str) -> Architecture:
     """Looks an architecture up by name, with a clear error for an unknown one."""
     if name not in ARCHITECTURES:
@@ -46,11 +96,24 @@ def architecture(name: str) -> Architecture:
     return ARCHITECTURES[name]
 
 
+def eval_loss_weights(n: int, definition: str) -> np.ndarray:
+    """Per-image weights (float64) whose dot product with the per-image losses of a set of `n`
+    images, in file order, is its evaluation loss under `definition` (see EVAL_LOSSES)."""
+    if definition == "sample-mean":
+        return np.full(n, 1 / n)
+    if definition != "batch-mean":
+        raise ValueError(f"unknown loss definition {definition!r}: one of {EVAL_LOSSES}")
+    batch = np.arange(n) // STUDY_EVAL_BATCH
+    sizes = np.bincount(batch)
+    return 1 / (len(sizes) * sizes[batch])
+
+
 def early_stopping_update(best_loss, wait, val_loss, xp=np):
     """One epoch of the study's rule: a strictly lower validation loss resets the wait.
 
     Works on Python floats, numpy and jax.numpy alike (pass `xp=jax.numpy` when tracing).
-    Returns the new (best_loss, wait); training stops once `wait >= patience`.
+    Returns the new (best_loss, wait); `wait == 0` means the epoch improved on the best, and
+    training stops once `wait >= patience`.
     """
     improved = val_loss < best_loss
     return xp.where(improved, val_loss, best_loss), xp.where(improved, 0, wait + 1)

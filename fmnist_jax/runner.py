@@ -43,21 +43,13 @@ def run_grid(config: TrainConfig) -> list[tuple[int, float]]:
 
 def memory_per_run_bytes(config: TrainConfig) -> int:
     """Estimated device memory of one run: parameters, gradients and Adam moments (and the
-    best parameters with restore_best), plus activations of a training batch (kept for the
-    backward pass) and of an evaluation chunk."""
-    arch = protocol.architecture(config.model)
-    side, channels, per_image, layer_params = 28, 1, 0, 0
-    for out in arch.conv_channels:
-        layer_params += 9 * channels * out + out
-        per_image += side * side * out * 2
-        side, channels = side // 2, out
-    width = side * side * channels
-    for out in (*arch.hidden, protocol.NUM_CLASSES):
-        layer_params += width * out + out
-        per_image += out * 2
-        width = out
+    best parameters with restore_best), plus the activations of a training batch (twice: kept
+    for the backward pass) and of an evaluation chunk."""
+    weight_layers = protocol.layers(protocol.architecture(config.model))
+    params = sum(layer.params for layer in weight_layers)
+    activations = sum(layer.positions * layer.features for layer in weight_layers)
     copies = 5 if config.restore_best else 4
-    return 4 * (copies * layer_params + per_image * (2 * config.batch_size + config.eval_batch_size))
+    return 4 * (copies * params + activations * (2 * config.batch_size + config.eval_batch_size))
 
 
 def _mesh_for(chunk: int) -> Mesh:
@@ -72,10 +64,11 @@ def describe_device() -> str:
     return f"{len(devices)} x {devices[0].platform} ({devices[0].device_kind})"
 
 
-def train_runs(config: TrainConfig, split: Split, log=print, checkpoint_dir: Path | None = None,
-               checkpoint_every: int = 10) -> Outcome:
+def train_runs(config: TrainConfig, split: Split, log=print,
+               checkpoint_dir: Path | None = None) -> Outcome:
     """Trains every run of `config` on `split` and tests each on the test set; with a
-    `checkpoint_dir`, saves progress there and resumes from what it finds."""
+    `checkpoint_dir`, saves progress there every `config.checkpoint_every` epochs and resumes
+    from what it finds."""
     grid = run_grid(config)
     chunk = min(config.seed_chunk or len(grid), len(grid))
     mesh = _mesh_for(chunk)
@@ -84,8 +77,9 @@ def train_runs(config: TrainConfig, split: Split, log=print, checkpoint_dir: Pat
         f"{memory_per_run_bytes(config) / 2**20:,.0f} MiB")
     by_run = NamedSharding(mesh, PartitionSpec("runs"))
     replicated = NamedSharding(mesh, PartitionSpec())
-    data = jax.device_put(device_data(split, config.eval_batch_size), replicated)
-    test = jax.device_put(eval_set(split.x_test, split.y_test, config.eval_batch_size), replicated)
+    data = jax.device_put(device_data(split, config), replicated)
+    test = jax.device_put(eval_set(split.x_test, split.y_test, config.eval_batch_size,
+                                   config.eval_loss), replicated)
 
     table = EpochTable(chunk) if config.progress else None
     train = make_train(config, table)
@@ -105,7 +99,7 @@ def train_runs(config: TrainConfig, split: Split, log=print, checkpoint_dir: Pat
     advance = advance.lower(template, data, 0).compile()
     status = status.lower(template).compile()
     compile_time = time.perf_counter() - start
-    segment = checkpoint_every if checkpoint_dir else config.max_epochs
+    segment = config.checkpoint_every if checkpoint_dir else config.max_epochs
 
     outputs, wall = [], 0.0
     for index, begin in enumerate(range(0, len(padded), chunk)):
@@ -176,9 +170,10 @@ def _run_result(state, metrics, i, seed, lr, config, time_s) -> dict:
         stopped = "max_epochs"
     history = {name: [float(v) for v in values[i, :epochs]]
                for name, values in zip(("train_loss", "val_loss", "val_accuracy"), state.history)}
+    confusion = np.rint(metrics.confusion[i]).astype(int)
     return {"seed": seed, "learning_rate": lr,
-            "test_accuracy": float(metrics.accuracy[i]), "test_loss": float(metrics.loss[i]),
-            "confusion_matrix": np.rint(metrics.confusion[i]).astype(int).tolist(),
+            "test_accuracy": int(np.trace(confusion)) / int(confusion.sum()),
+            "test_loss": float(metrics.loss[i]), "confusion_matrix": confusion.tolist(),
             "epochs": epochs, "stopped": stopped,
             "best_val_loss": _finite_or_none(state.best_val_loss[i]),
             "best_epoch": int(state.best_epoch[i]), "time_s": time_s, "history": history}

@@ -1,21 +1,26 @@
-"""JAX against the PyTorch reference, timed side by side in one process.
+"""Speed of the training loop as users run it, against the PyTorch reference and the hardware.
 
-Workloads, per model: (a) one training epoch plus its validation pass, single seed, JAX and
-torch_ref alternating for --reps repetitions (medians; JAX compilation reported apart);
-(b) K seeds of the protocol (--epochs fixed epochs, or the full early-stopping protocol),
-JAX vmapped in one program against torch_ref's seeds one after the other. FLOPs are counted
-from the architectures (forward+backward = 3x forward). A matmul-only reference rate on the same
-device says how close the training step comes to the hardware's dense-matmul speed.
+For each model and precision, in one process (a noisy machine: compare ratios, not seconds):
+- matmul peak: a chain of 2048^3 matmuls in the precision's compute dtype (bf16 with float32
+  accumulation) on the same device: the limit a training step is held against;
+- step alone: one jitted training step (1 seed), median of repetitions;
+- the compiled loop, K seeds in one program (`advance` of `fmnist_jax.train`, the function
+  `fmnist train` runs): the per-seed time of a training step for K = 1, 2, 4, 8, measured on an
+  epoch of --steps batches (and one validation chunk) after a warm-up epoch, and its ratio to
+  K = 1; the fraction of the matmul peak the K = 1 step reaches;
+- torch_ref's training step (1 seed, its DataLoader and `train_step`, as it trains) over the
+  same number of batches, and JAX's speedup over it;
+- one full-data epoch (50000 training and 10000 validation images), 1 seed, in JAX, and in
+  torch_ref for the MLPs (a torch_ref cnn epoch takes over ten minutes here: --torch-cnn-epoch).
 
-    python scripts/bench.py --quick --json out.json      # CPU-sized: simple and big, a few minutes
-    python scripts/bench.py --models simple cnn --seeds 8 # GPU: full protocol, 8 seeds
+    python scripts/bench.py --json results/bench-cpu.json           # every model and precision
+    python scripts/bench.py --quick                                  # seconds: a smoke test
 """
 
 import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,165 +30,222 @@ import jax.numpy as jnp
 import torch
 
 from fmnist_jax import protocol
-from fmnist_jax.config import PRECISIONS, TrainConfig
-from fmnist_jax.data import load_raw, study_split
-from fmnist_jax.runner import describe_device, train_runs
-from fmnist_jax.train import MATMUL_PRECISION, device_data, make_train
+from fmnist_jax.config import TrainConfig
+from fmnist_jax.data import load_raw, study_split, synthetic_split
+from fmnist_jax.models import COMPUTE
+from fmnist_jax.provenance import provenance
+from fmnist_jax.runner import describe_device
+from fmnist_jax.train import device_data, make_train
 from torch_ref import train as torch_train
 from torch_ref.models import build_model
 
-
-def forward_flops(model: str) -> int:
-    """Multiply-adds of one image's forward pass, times two."""
-    arch = protocol.architecture(model)
-    side, channels, macs = 28, 1, 0
-    for out in arch.conv_channels:
-        macs += side * side * out * channels * 9
-        side, channels = side // 2, out
-    width = side * side * channels
-    for out in (*arch.hidden, protocol.NUM_CLASSES):
-        macs += width * out
-        width = out
-    return 2 * macs
+PRECISIONS = ("float32", "bf16")
 
 
-def epoch_flops(model: str, n_train: int, n_val: int) -> float:
-    return forward_flops(model) * (3 * n_train + n_val)
-
-
-def jax_epoch(config: TrainConfig, data):
-    """A compiled one-epoch step for one seed, its compile time, and a state to feed it."""
-    train = make_train(config)
-    state = jax.jit(train.init)(jax.random.PRNGKey(0), config.learning_rates[0])
+def timed(function, *args) -> float:
     start = time.perf_counter()
-    advance = jax.jit(train.advance, donate_argnums=0).lower(state, data, 1).compile()
-    return advance, time.perf_counter() - start, state
+    jax.block_until_ready(function(*args))
+    return time.perf_counter() - start
 
 
-def torch_epoch(config: TrainConfig, split, device):
-    """One torch_ref epoch (training pass and validation pass), as its train_run does it."""
-    torch.manual_seed(0)
-    model = build_model(config.model).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rates[0])
-    train_set = torch_train.dataset(split.x_train, split.y_train)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=config.batch_size, shuffle=True)
-    val = torch.utils.data.DataLoader(torch_train.dataset(split.x_val, split.y_val),
-                                      batch_size=config.eval_batch_size)
-    bf16 = config.precision == "bf16"
-
-    def epoch():
-        model.train()
-        for images, labels in loader:
-            torch_train.train_step(model, optimizer, images.to(device), labels.to(device), bf16)
-        torch_train.evaluate(model, val, device, bf16)
-
-    return epoch
-
-
-def sync(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def bench_epoch(config: TrainConfig, split, reps: int, device) -> dict:
-    data = device_data(split, config.eval_batch_size)
-    advance, compile_s, state = jax_epoch(config, data)
-    torch_step = torch_epoch(config, split, device)
-    jax_times, torch_times = [], []
-    for rep in range(reps + 1):  # the first repetition of each warms up and is dropped
-        start = time.perf_counter()
-        state = jax.block_until_ready(advance(state, data, state.epoch + 1))
-        jax_times.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        torch_step()
-        sync(device)
-        torch_times.append(time.perf_counter() - start)
-    jax_s, torch_s = statistics.median(jax_times[1:]), statistics.median(torch_times[1:])
-    flops = epoch_flops(config.model, len(split.y_train), len(split.y_val))
-    samples = len(split.y_train)
-    return {"jax_s": jax_s, "torch_s": torch_s, "speedup": torch_s / jax_s,
-            "jax_compile_s": compile_s, "jax_samples_per_s": samples / jax_s,
-            "torch_samples_per_s": samples / torch_s, "jax_tflops": flops / jax_s / 1e12,
-            "torch_tflops": flops / torch_s / 1e12, "reps": reps}
-
-
-def bench_seeds(config: TrainConfig, split, device) -> dict:
-    jax_run = train_runs(config, split, log=lambda *_: None).results
-    with tempfile.TemporaryDirectory() as out:
-        torch_run = torch_train.train_and_evaluate(config, split, Path(out), device)[0]
-    torch_runs, torch_s = torch_run["runs"], torch_run["wall_time_s"]
-    epochs = [run["epochs"] for run in jax_run["runs"]], [run["epochs"] for run in torch_runs]
-    return {"seeds": config.seeds, "jax_s": jax_run["wall_time_s"],
-            "jax_compile_s": jax_run["compile_time_s"],
-            "jax_total_s": jax_run["wall_time_s"] + jax_run["compile_time_s"],
-            "torch_s": torch_s, "speedup": torch_s / jax_run["wall_time_s"],
-            "jax_epochs": epochs[0], "torch_epochs": epochs[1],
-            "jax_accuracy": [run["test_accuracy"] for run in jax_run["runs"]],
-            "torch_accuracy": [run["test_accuracy"] for run in torch_runs]}
-
-
-def matmul_reference_tflops(precision: str) -> float:
-    """Sustained rate of a chain of batch-128 matmuls of the MLPs' shape (a step's best case)."""
-    x = jnp.ones((128, 784), jnp.bfloat16 if precision == "bf16" else jnp.float32)
-    w = jnp.full((784, 784), 1e-3, x.dtype)
+def matmul_peak_flops(precision: str, size: int = 2048, chain: int = 20) -> float:
+    """FLOP/s of a chain of dependent size^3 matmuls in the precision's compute dtype."""
+    dtype = COMPUTE[precision][0] or jnp.float32
+    a = jnp.full((size, size), 1.0 / size, dtype)
 
     @jax.jit
-    def chain(x):
-        with jax.default_matmul_precision(MATMUL_PRECISION[precision]):
-            return jax.lax.fori_loop(0, 200, lambda _, h: h @ w, x)
+    def run(x):
+        def body(_, y):
+            return jnp.matmul(y.astype(dtype), a, preferred_element_type=jnp.float32)
+        return jax.lax.fori_loop(0, chain, body, x.astype(jnp.float32))
 
-    jax.block_until_ready(chain(x))
+    x = jnp.ones((size, size), jnp.float32)
+    seconds = min(timed(run, x) for _ in range(3))
+    return 2 * size**3 * chain / seconds
+
+
+def step_flops(model: str, batch: int) -> float:
+    """A training step's FLOPs: forward, and a backward pass of twice the forward."""
+    return 3 * protocol.forward_flops(protocol.architecture(model)) * batch
+
+
+def alone_step(config: TrainConfig, split, reps: int) -> float:
+    """Median seconds of one jitted training step (1 seed), after a warm-up call."""
+    trainer = make_train(config)
+    state = jax.jit(trainer.init)(jax.random.PRNGKey(0), config.learning_rates[0])
+    step = jax.jit(trainer.step)
+    batch = (jnp.asarray(split.x_train[:config.batch_size]),
+             jnp.asarray(split.y_train[:config.batch_size]), jnp.ones(config.batch_size))
+    timed(step, state.params, state.opt_state, *batch)
+    return statistics.median(timed(step, state.params, state.opt_state, *batch)
+                             for _ in range(reps))
+
+
+def loop_step(config: TrainConfig, split, seeds: int) -> float:
+    """Seconds per seed and training step inside the compiled loop with `seeds` seeds in one
+    program: one epoch of the split, timed after a warm-up epoch."""
+    trainer = make_train(config)
+    data = device_data(split, config)
+    keys = jnp.stack([jax.random.PRNGKey(i) for i in range(seeds)])
+    state = jax.jit(jax.vmap(trainer.init))(keys, jnp.full((seeds,), config.learning_rates[0]))
+    advance = jax.jit(jax.vmap(trainer.advance, in_axes=(0, None, None)), donate_argnums=0)
+    state = advance(state, data, 1)
+    jax.block_until_ready(state)
     start = time.perf_counter()
-    jax.block_until_ready(chain(x))
-    return 200 * 2 * 128 * 784 * 784 / (time.perf_counter() - start) / 1e12
+    jax.block_until_ready(advance(state, data, 2))
+    batches = -(-len(split.y_train) // config.batch_size)
+    return (time.perf_counter() - start) / batches / seeds
+
+
+def jax_epoch(config: TrainConfig, split, warm_up: bool) -> float:
+    """Seconds of one full epoch (training and validation), 1 seed, after compilation (and,
+    with `warm_up`, after one epoch more)."""
+    trainer = make_train(config)
+    data = device_data(split, config)
+    state = jax.jit(trainer.init)(jax.random.PRNGKey(0), config.learning_rates[0])
+    advance = jax.jit(trainer.advance, donate_argnums=0).lower(state, data, 1).compile()
+    if warm_up:
+        state = advance(state, data, 1)
+    start = time.perf_counter()
+    jax.block_until_ready(advance(state, data, state.epoch + 1))
+    return time.perf_counter() - start
+
+
+class TorchTrainer:
+    """torch_ref's model, optimizer and data loaders for one seed, as its training run has them."""
+
+    def __init__(self, config: TrainConfig, split, device):
+        torch.manual_seed(0)
+        torch_train._set_precision(config.precision)
+        self.config, self.device, self.bf16 = config, device, config.precision == "bf16"
+        self.model = build_model(config.model).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rates[0])
+        self.loader = torch.utils.data.DataLoader(
+            torch_train.dataset(split.x_train, split.y_train), batch_size=config.batch_size,
+            shuffle=True)
+        self.val = torch.utils.data.DataLoader(torch_train.dataset(split.x_val, split.y_val),
+                                               batch_size=config.eval_batch_size)
+
+    def steps(self, count: int) -> float:
+        """Seconds of `count` training steps."""
+        self.model.train()
+        start = time.perf_counter()
+        for step, (images, labels) in enumerate(self.loader):
+            if step == count:
+                break
+            torch_train.train_step(self.model, self.optimizer, images.to(self.device),
+                                   labels.to(self.device), self.bf16)
+        self._sync()
+        return time.perf_counter() - start
+
+    def epoch(self) -> float:
+        """Seconds of one epoch: the training pass and the validation pass."""
+        start = time.perf_counter()
+        self.steps(len(self.loader))
+        torch_train.evaluate(self.model, self.val, self.device, self.bf16, self.config.eval_loss)
+        self._sync()
+        return time.perf_counter() - start
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+
+def bench(model: str, precision: str, split, args, device) -> dict:
+    config = TrainConfig(model=model, precision=precision, progress=False,
+                         max_epochs=protocol.MAX_EPOCHS, patience=protocol.MAX_EPOCHS)
+    batch = config.batch_size
+    steps = args.steps or (8 if model == "cnn" else 100)
+    small = split._replace(x_train=split.x_train[:steps * batch],
+                           y_train=split.y_train[:steps * batch],
+                           x_val=split.x_val[:batch], y_val=split.y_val[:batch])
+    small_config = replace(config, eval_batch_size=batch)
+    figures = {"model": model, "precision": precision,
+               "matmul_peak_tflops": matmul_peak_flops(precision) / 1e12,
+               "step_alone_s": alone_step(config, split, args.reps)}
+    loop = {k: loop_step(small_config, small, k) for k in args.seeds}
+    figures["loop_step_s"] = loop
+    figures["loop_over_alone"] = loop[1] / figures["step_alone_s"]
+    figures["per_seed_vs_one_seed"] = {k: loop[k] / loop[1] for k in args.seeds}
+    figures["fraction_of_matmul_peak"] = (step_flops(model, batch) / loop[1]
+                                          / (figures["matmul_peak_tflops"] * 1e12))
+    reference = TorchTrainer(config, split, device)
+    reference.steps(2)  # warm-up
+    figures["torch_step_s"] = reference.steps(steps) / steps
+    figures["jax_step_speedup"] = figures["torch_step_s"] / loop[1]
+    if args.full_epoch:
+        figures["epoch_jax_s"] = jax_epoch(config, split, warm_up=model != "cnn")
+        if model != "cnn" or args.torch_cnn_epoch:
+            reference.epoch()  # warm-up
+            figures["epoch_torch_s"] = reference.epoch()
+            figures["jax_epoch_speedup"] = figures["epoch_torch_s"] / figures["epoch_jax_s"]
+    return figures
+
+
+def table(rows: list[dict], seeds: list[int]) -> str:
+    """The figures as a Markdown table."""
+    k_columns = [k for k in seeds if k != 1]
+    header = (["model", "precision", "step alone (s)", "in the loop, K=1 (s)", "loop / alone"]
+              + [f"per seed, K={k}" for k in k_columns]
+              + ["of matmul peak", "torch_ref step (s)", "JAX speedup (step)", "epoch JAX (s)",
+                 "epoch torch_ref (s)"])
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for r in rows:
+        cells = [r["model"], r["precision"], f"{r['step_alone_s']:.4f}",
+                 f"{r['loop_step_s'][1]:.4f}", f"{r['loop_over_alone']:.2f}x"]
+        cells += [f"{r['per_seed_vs_one_seed'][k]:.2f}x" for k in k_columns]
+        cells.append(f"{r['fraction_of_matmul_peak']:.0%} of {r['matmul_peak_tflops'] * 1e3:.0f} "
+                     "GFLOP/s")
+        cells += [f"{r['torch_step_s']:.4f}", f"{r['jax_step_speedup']:.2f}x"]
+        cells += [f"{r[key]:.1f}" if key in r else "–" for key in ("epoch_jax_s", "epoch_torch_s")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", choices=sorted(protocol.ARCHITECTURES),
+                        default=["simple", "big", "cnn"], help="models (default all)")
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
+                        help="precisions (default float32 bf16)")
+    parser.add_argument("--seeds", type=lambda s: [int(k) for k in s.split(",")],
+                        default=[1, 2, 4, 8], help="seed counts K, comma-separated "
+                                                   "(default 1,2,4,8; must include 1)")
+    parser.add_argument("--steps", type=int,
+                        help="training steps of the timed loop epoch (default 8 for the cnn, "
+                             "100 for the MLPs)")
+    parser.add_argument("--reps", type=int, default=5,
+                        help="repetitions of the lone step (default %(default)s)")
+    parser.add_argument("--no-full-epoch", dest="full_epoch", action="store_false",
+                        help="skip the full-data epochs")
+    parser.add_argument("--torch-cnn-epoch", action="store_true",
+                        help="time a full torch_ref cnn epoch too (over ten minutes on 2 cores)")
     parser.add_argument("--quick", action="store_true",
-                        help="CPU-sized: simple and big, 2 epochs on a 10000-image subset")
-    parser.add_argument("--models", nargs="+", choices=sorted(protocol.ARCHITECTURES))
-    parser.add_argument("--seeds", type=int, help="seeds for workload (b) (default 8; quick 2)")
-    parser.add_argument("--epochs", type=int, help="fixed epochs for (b); default: to early stop")
-    parser.add_argument("--reps", type=int, default=3, help="repetitions of (a) (default 3)")
-    parser.add_argument("--subset", type=int, help="train on the first N training images")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32")
-    parser.add_argument("--data-dir")
+                        help="seconds: the simple model in float32, K = 1, 2, 2 steps, synthetic "
+                             "data, no full epoch (checks that the script runs)")
+    parser.add_argument("--data-dir", help="directory with the four Fashion-MNIST files")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
     args = parser.parse_args(argv)
-    models = args.models or (["simple", "big"] if args.quick else ["simple", "big", "cnn"])
-    seeds = args.seeds or (2 if args.quick else 8)
-    epochs = args.epochs or (2 if args.quick else None)
-    subset = args.subset or (10_000 if args.quick else None)
-
-    split = study_split(load_raw(args.data_dir))
+    if args.quick:
+        args.models, args.precisions, args.seeds = ["simple"], ["float32"], [1, 2]
+        args.steps, args.reps, args.full_epoch = 2, 2, False
+        split = synthetic_split(n_train=512, n_val=128, n_test=128)
+    else:
+        split = study_split(load_raw(args.data_dir))
+    if 1 not in args.seeds:
+        parser.error("--seeds must include 1, the reference of every ratio")
     device = torch_train.default_device()
-    torch_train._set_precision(args.precision)
-    figures = {"machine": {"jax": describe_device(), "torch": torch_train._describe(device),
-                           "date": time.strftime("%Y-%m-%d"), "precision": args.precision,
-                           "matmul_reference_tflops": matmul_reference_tflops(args.precision)}}
-    print(f"JAX on {figures['machine']['jax']}, torch on {figures['machine']['torch']}, "
-          f"{args.precision}; matmul reference {figures['machine']['matmul_reference_tflops']:.3f} TFLOP/s")
-    for model in models:
-        config = TrainConfig(model=model, precision=args.precision, progress=False,
-                             max_epochs=epochs or protocol.MAX_EPOCHS,
-                             patience=epochs + 1 if epochs else protocol.PATIENCE, seeds=seeds)
-        bench_split = split if not subset else split._replace(
-            x_train=split.x_train[:subset], y_train=split.y_train[:subset])
-        endless = replace(config, seeds=1, max_epochs=protocol.MAX_EPOCHS, patience=protocol.MAX_EPOCHS)
-        epoch = bench_epoch(endless, split, args.reps, device)  # full epochs that never stop
-        print(f"{model:6s} (a) one epoch, 1 seed:  jax {epoch['jax_s']:7.3f} s  torch "
-              f"{epoch['torch_s']:7.3f} s  speedup {epoch['speedup']:5.2f}x  | jax "
-              f"{epoch['jax_tflops']:.3f} TFLOP/s, torch {epoch['torch_tflops']:.3f} TFLOP/s, "
-              f"{epoch['jax_samples_per_s']:,.0f} vs {epoch['torch_samples_per_s']:,.0f} samples/s"
-              f" | jax compile {epoch['jax_compile_s']:.2f} s", flush=True)
-        runs = bench_seeds(config, bench_split, device)
-        print(f"{model:6s} (b) {seeds} seeds x {epochs or 'early-stop'} epochs: jax "
-              f"{runs['jax_s']:8.2f} s (+{runs['jax_compile_s']:.2f} s compile)  torch "
-              f"{runs['torch_s']:8.2f} s  speedup {runs['speedup']:5.2f}x", flush=True)
-        figures[model] = {**epoch, "seeds": runs}
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"JAX on {describe_device()}, torch_ref on {torch_train.describe(device)}", flush=True)
+    rows, record = [], provenance(("jax", "torch"), device=describe_device())
+    for model in args.models:
+        for precision in args.precisions:
+            rows.append(bench(model, precision, split, args, device))
+            print(table(rows[-1:], args.seeds).splitlines()[-1], flush=True)
+            if args.json:  # after every row: an interrupted bench keeps what it measured
+                args.json.write_text(json.dumps({"rows": rows, "provenance": record},
+                                                indent=2) + "\n")
+    print()
+    print(table(rows, args.seeds))
     return 0
 
 

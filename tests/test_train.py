@@ -7,15 +7,22 @@ import pytest
 from fmnist_jax import protocol
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data import synthetic_split
-from fmnist_jax.train import device_data, eval_set, final_params, make_evaluate, make_train
+from fmnist_jax.train import (
+    device_data,
+    eval_set,
+    final_params,
+    make_evaluate,
+    make_train,
+    model_of,
+)
 
 SPLIT = synthetic_split(n_train=400, n_val=100, n_test=100)
 SMALL = {"model": "simple", "batch_size": 32, "eval_batch_size": 64, "progress": False}
 
 
 def run(config: TrainConfig, seed: int = 0, lr: float = 1e-3):
-    train = jax.jit(make_train(config))
-    return train(jax.random.PRNGKey(seed), device_data(SPLIT, config.eval_batch_size), lr)
+    train = jax.jit(make_train(config).train)
+    return train(jax.random.PRNGKey(seed), device_data(SPLIT, config), lr)
 
 
 def stopping_epoch(losses, patience):
@@ -81,9 +88,8 @@ def test_a_diverging_learning_rate_stops_the_run_as_diverged():
 def test_last_partial_batch_is_trained_on():
     config = TrainConfig(**SMALL, max_epochs=1)
     split = synthetic_split(n_train=40, n_val=20, n_test=20)  # 32 + a batch of 8
-    data = device_data(split, 64)
-    train = make_train(config)
-    one = jax.jit(train)(jax.random.PRNGKey(0), data, 1e-3)
+    data = device_data(split, config)
+    one = jax.jit(make_train(config).train)(jax.random.PRNGKey(0), data, 1e-3)
     assert int(one.opt_state.inner_state[0].count) == 2
 
 
@@ -100,7 +106,8 @@ def test_evaluation_counts_every_test_image_once_in_the_confusion_matrix(overfit
 def test_every_model_trains_one_epoch(name):
     split = synthetic_split(n_train=16, n_val=8, n_test=8)
     config = TrainConfig(**{**SMALL, "model": name, "batch_size": 8}, max_epochs=1)
-    state = jax.jit(make_train(config))(jax.random.PRNGKey(0), device_data(split, 8), 1e-3)
+    state = jax.jit(make_train(config).train)(jax.random.PRNGKey(0), device_data(split, config),
+                                               1e-3)
     assert int(state.epoch) == 1 and np.isfinite(state.history.val_loss[0])
 
 
@@ -111,3 +118,48 @@ def test_bf16_precision_computes_in_bf16_and_keeps_float32_parameters(overfit):
     assert state.history.train_loss[0] != float32.history.train_loss[0]
     assert abs(state.history.train_loss[0] - float32.history.train_loss[0]) < 0.05
     assert np.isfinite(state.history.val_loss[:2]).all()
+
+
+def test_padding_in_a_batch_does_not_change_the_step():
+    """The last batch of an epoch is padded to the batch size and masked: the padding's
+    images (here noise) must not move the parameters or the loss."""
+    config = TrainConfig(**SMALL)
+    trainer = make_train(config)
+    state = jax.jit(trainer.init)(jax.random.PRNGKey(0), 1e-3)
+    images, labels = SPLIT.x_train[:8], SPLIT.y_train[:8]
+    noise = np.random.default_rng(1).uniform(0, 1, (24, 28, 28, 1)).astype(np.float32)
+    padded = (np.concatenate([images, noise]), np.concatenate([labels, labels[:8].repeat(3)]))
+    step = jax.jit(trainer.step)
+    alone = step(state.params, state.opt_state, images, labels, np.ones(8, np.float32))
+    masked = step(state.params, state.opt_state, *padded,
+                  np.concatenate([np.ones(8), np.zeros(24)]).astype(np.float32))
+    for a, b in zip(jax.tree_util.tree_leaves(alone), jax.tree_util.tree_leaves(masked)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_tf32_precision_trains_with_float32_parameters():
+    state = run(TrainConfig(**SMALL, max_epochs=1, precision="tf32"))
+    assert int(state.epoch) == 1 and np.isfinite(state.history.val_loss[0])
+    assert all(leaf.dtype == np.float32 for leaf in jax.tree_util.tree_leaves(state.params))
+
+
+def test_the_batch_mean_loss_weighs_each_batch_of_256_equally():
+    """The study's loss: the mean over batches of 256 (in order) of each batch's mean."""
+    losses = np.random.default_rng(0).uniform(0, 3, 1000)
+    study = np.mean([losses[i:i + 256].mean() for i in range(0, 1000, 256)])
+    weights = protocol.eval_loss_weights(1000, "batch-mean")
+    assert weights @ losses == pytest.approx(study, rel=1e-12)
+    assert protocol.eval_loss_weights(1000, "sample-mean") @ losses == pytest.approx(losses.mean())
+
+
+def test_evaluation_loss_follows_the_configured_definition(overfit):
+    config, state = overfit
+    images, labels = SPLIT.x_train[:300], SPLIT.y_train[:300]  # a batch of 256, one of 44
+    metrics = {loss: jax.jit(make_evaluate(config))(
+        state.params, eval_set(images, labels, 64, loss)).loss for loss in protocol.EVAL_LOSSES}
+    logits = model_of(config).apply({"params": state.params}, images)
+    per_image = np.asarray(-jax.nn.log_softmax(logits)[np.arange(300), labels])
+    np.testing.assert_allclose(metrics["sample-mean"], per_image.mean(), rtol=1e-5)
+    np.testing.assert_allclose(metrics["batch-mean"],
+                               (per_image[:256].mean() + per_image[256:].mean()) / 2, rtol=1e-5)
+    assert abs(metrics["batch-mean"] - metrics["sample-mean"]) > 1e-4

@@ -9,24 +9,22 @@ from collections import OrderedDict
 
 from torch import nn
 
-from fmnist_jax.protocol import IMAGE_SHAPE, NUM_CLASSES, architecture
+from fmnist_jax.protocol import architecture, layers
 
 
 def build_model(name: str) -> nn.Sequential:
     """The named model (`simple`, `big` or `cnn`) as an nn.Sequential of named layers."""
-    arch = architecture(name)
-    height, width, channels = IMAGE_SHAPE
-    layers = OrderedDict()
-    for i, out_channels in enumerate(arch.conv_channels):
-        layers[f"conv{i}"] = nn.Conv2d(channels, out_channels, kernel_size=3, padding=1)
-        layers[f"relu_conv{i}"] = nn.ReLU()
-        layers[f"pool{i}"] = nn.MaxPool2d(2)
-        channels, height, width = out_channels, height // 2, width // 2
-    layers["flatten"] = nn.Flatten()
-    features = channels * height * width
-    for i, hidden in enumerate(arch.hidden):
-        layers[f"dense{i}"] = nn.Linear(features, hidden)
-        layers[f"relu{i}"] = nn.ReLU()
-        features = hidden
-    layers[f"dense{len(arch.hidden)}"] = nn.Linear(features, NUM_CLASSES)
-    return nn.Sequential(layers)
+    modules = OrderedDict()
+    weight_layers = layers(architecture(name))
+    convs = [layer for layer in weight_layers if layer.kind == "conv"]
+    for i, layer in enumerate(convs):
+        modules[f"conv{i}"] = nn.Conv2d(layer.fan_in // 9, layer.features, kernel_size=3, padding=1)
+        modules[f"relu_conv{i}"] = nn.ReLU()
+        modules[f"pool{i}"] = nn.MaxPool2d(2)
+    modules["flatten"] = nn.Flatten()
+    dense = weight_layers[len(convs):]
+    for i, layer in enumerate(dense):
+        modules[f"dense{i}"] = nn.Linear(layer.fan_in, layer.features)
+        if i < len(dense) - 1:
+            modules[f"relu{i}"] = nn.ReLU()
+    return nn.Sequential(modules)

@@ -1,0 +1,167 @@
+"""Dense and 3x3 conv layers that run as plain matmuls, fast inside a compiled loop and under vmap.
+
+Why not `nn.Dense` / `nn.Conv`: measured on XLA's CPU backend (jax 0.10),
+- a convolution inside a `while` loop (the body of `lax.scan`) runs far off its fast path (a
+  CNN step: 39 s in the training loop against 1.3 s jitted alone; jax-ml/jax#12868), and under
+  `vmap` over per-seed kernels it becomes a grouped convolution, slow again. A 3x3 same-padded
+  conv is here one matmul of its 3x3 patches (9 shifted slices of the padded input) with the
+  (9 * C_in, C_out) kernel, which `vmap` turns into a batched matmul;
+- a bf16 x bf16 -> bf16 dot is computed as a float32 dot (the operands are converted), while
+  bf16 x bf16 -> float32 runs the CPU's native bf16 kernel (1.7x the float32 rate). `matmul`
+  returns its float32 accumulator: the bias, the pooling and the ReLU run on it, and only then
+  is the layer's output rounded to bf16 (a rounding right after the dot is folded into it);
+- the backward pass of `x @ w` may write `w`'s gradient transposed (then Adam reads it
+  transposed), or transpose `w` itself, on every step (157 MB for the CNN's first dense
+  layer). `matmul` writes its backward pass so that the gradient comes in w's layout and only
+  the smaller operand of each product is transposed.
+Max-pooling 2x2 has its own gradient: the first maximum of each window (PyTorch's choice) gets
+the window's gradient, in one elementwise pass; JAX's generic one spread over several reduces.
+
+The parameters have the names, shapes and initialisers of `nn.Dense` and `nn.Conv` (kernel
+(in, out) and (3, 3, in, out), bias (out,)), so checkpoints and `fmnist_jax.convert` serve both.
+"""
+
+from functools import partial
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Initializer = nn.initializers.Initializer
+
+
+def _accumulator(dtype) -> jnp.dtype:
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def _dot(spec: str, a: jax.Array, b: jax.Array, precision) -> jax.Array:
+    """`einsum(spec, a, b)` in a's dtype (b is cast to it), accumulated in at least float32.
+
+    Written as einsums, with no transpose ops of their own: XLA then transposes an operand
+    itself where its matmul kernels need it, in the compute dtype. (An explicit `x.T` feeding
+    a bf16 dot under `vmap` can make XLA's CPU backend upcast that dot to float32.)"""
+    return jnp.einsum(spec, a, b.astype(a.dtype), precision=precision,
+                      preferred_element_type=_accumulator(a.dtype))
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2,))
+def matmul(x: jax.Array, w: jax.Array, precision=None) -> jax.Array:
+    """`x @ w` for 2-D operands, computed in x's dtype (w is cast to it), accumulated and
+    returned in at least float32. The gradient for `w` comes in w's own dtype (float32
+    parameters get float32 gradients under bf16 compute), the one for `x` in x's dtype."""
+    return _dot("bi,io->bo", x, w, precision)
+
+
+def _matmul_fwd(x, w, precision):
+    return matmul(x, w, precision), (x, w)
+
+
+def _matmul_bwd(precision, residuals, grad):
+    x, w = residuals
+    grad = grad.astype(x.dtype)
+    if w.size > grad.size:  # the kernel leads, so that XLA transposes the small gradient
+        dx = _dot("io,bo->bi", w.astype(x.dtype), grad, precision)
+    else:
+        dx = _dot("bo,io->bi", grad, w, precision)
+    return dx.astype(x.dtype), _dot("bi,bo->io", x, grad, precision).astype(w.dtype)
+
+
+matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+@jax.custom_vjp
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+    """2x2 max-pooling with stride 2 of an NHWC array with even height and width."""
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).max((2, 4))
+
+
+def _pool_fwd(x):
+    pooled = max_pool_2x2(x)
+    return pooled, (x, pooled)
+
+
+def _pool_bwd(residuals, grad):
+    """The gradient goes to the first maximum of each window in row-major order."""
+    x, pooled = residuals
+    n, h, w, c = x.shape
+    windows = x.reshape(n, h // 2, 2, w // 2, 2, c)
+    taken = jnp.zeros(pooled.shape, bool)
+    rows = []
+    for i in range(2):
+        row = []
+        for j in range(2):
+            first = ~taken if (i, j) == (1, 1) else (windows[:, :, i, :, j] == pooled) & ~taken
+            taken = taken | first
+            row.append(jnp.where(first, grad, jnp.zeros((), grad.dtype)))
+        rows.append(jnp.stack(row, 3))
+    return (jnp.stack(rows, 2).reshape(x.shape),)
+
+
+max_pool_2x2.defvjp(_pool_fwd, _pool_bwd)
+
+
+def patches_3x3(x: jax.Array) -> jax.Array:
+    """(N, H, W, C) -> (N, H, W, 9 C): each pixel's zero-padded 3x3 neighbourhood, ordered like
+    the rows of a (3, 3, C, out) kernel reshaped to (9 C, out)."""
+    _, h, w, _ = x.shape
+    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    return jnp.concatenate([padded[:, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)],
+                           axis=-1)
+
+
+class Dense(nn.Module):
+    """`nn.Dense` computed by `matmul` in `dtype` (default: the input's and kernel's)."""
+
+    features: int
+    kernel_init: Initializer = nn.linear.default_kernel_init
+    bias_init: Initializer = nn.initializers.zeros_init()
+    dtype: jnp.dtype | None = None
+    param_dtype: jnp.dtype = jnp.float32
+    precision: str | None = None
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features),
+                            self.param_dtype)
+        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+        dtype = self.dtype or jnp.result_type(x, kernel)
+        return (matmul(x.astype(dtype), kernel, self.precision) + bias).astype(dtype)
+
+
+class Conv(nn.Module):
+    """A 3x3 same-padded conv followed by ReLU and 2x2 max-pooling (the study's conv block).
+
+    `impl="patches"` runs the conv as one `matmul` of `patches_3x3`; `impl="lax"` as
+    `lax.conv_general_dilated`. Pooling comes before the bias and the ReLU: max(z + b) equals
+    max(z) + b (rounding is monotone), and ReLU commutes with max, so the block equals PyTorch's
+    conv -> ReLU -> pool while its elementwise work runs on a quarter of the pixels.
+    """
+
+    features: int
+    kernel_init: Initializer = nn.linear.default_kernel_init
+    bias_init: Initializer = nn.initializers.zeros_init()
+    dtype: jnp.dtype | None = None
+    param_dtype: jnp.dtype = jnp.float32
+    precision: str | None = None
+    impl: str = "patches"
+
+    @nn.compact
+    def __call__(self, x):
+        channels = x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (3, 3, channels, self.features),
+                            self.param_dtype)
+        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+        dtype = self.dtype or jnp.result_type(x, kernel)
+        x = x.astype(dtype)
+        if self.impl == "lax":
+            z = jax.lax.conv_general_dilated(x, kernel.astype(dtype), (1, 1), "SAME",
+                                             precision=self.precision,
+                                             dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                             preferred_element_type=_accumulator(dtype))
+        else:
+            n, h, w, _ = x.shape
+            z = matmul(patches_3x3(x).reshape(n * h * w, 9 * channels),
+                       kernel.reshape(9 * channels, self.features), self.precision)
+            z = z.reshape(n, h, w, self.features)
+        return nn.relu(max_pool_2x2(z) + bias).astype(dtype)

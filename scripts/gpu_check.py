@@ -1,0 +1,83 @@
+"""The GPU targets in one run (one H200, at most about 8 minutes), written to one JSON file.
+
+- cnn, 8 seeds in one program, full protocol (early stopping), tf32 and bf16: wall time,
+  compile time, epochs, test accuracy (target: at most 60 s);
+- simple, 8 seeds, full protocol, float32 (target: at most 10 s);
+- the cnn's conv as patches (matmuls) against lax.conv: one epoch, 1 and 8 seeds;
+- torch_ref cnn for a few epochs, 1 seed, tf32: seconds per epoch, against JAX's per seed.
+
+    python scripts/gpu_check.py --json $OUT/gpu-check.json --data-dir data/fashion-mnist
+    python scripts/gpu_check.py --dry-run --json /tmp/check.json   # on a CPU: tiny settings
+"""
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from fmnist_jax import api
+from fmnist_jax.config import TrainConfig
+from fmnist_jax.data import synthetic_split
+from fmnist_jax.provenance import provenance
+
+
+def jax_run(config: TrainConfig, split) -> dict:
+    start = time.perf_counter()
+    run = api.train_jax(config, split, log=lambda *_: None)
+    results = run.results
+    return {"model": config.model, "precision": config.precision, "conv": config.conv,
+            "seeds": config.seeds, "max_epochs": config.max_epochs,
+            "wall_s": results["wall_time_s"], "compile_s": results["compile_time_s"],
+            "total_s": time.perf_counter() - start,
+            "epochs": [r["epochs"] for r in results["runs"]],
+            "stopped": [r["stopped"] for r in results["runs"]],
+            "test_accuracy": [r["test_accuracy"] for r in results["runs"]],
+            "device": results["device"]}
+
+
+def torch_run(config: TrainConfig, split) -> dict:
+    results = api.train_torch(config, split, log=lambda *_: None).results
+    epochs = sum(r["epochs"] for r in results["runs"])
+    return {"model": config.model, "precision": config.precision, "epochs": epochs,
+            "wall_s": results["wall_time_s"], "seconds_per_epoch": results["wall_time_s"] / epochs,
+            "device": results["device"]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, required=True, help="where to write the figures")
+    parser.add_argument("--data-dir", help="directory with the four Fashion-MNIST files")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="tiny synthetic data and 2 epochs: checks the script on a CPU")
+    parser.add_argument("--torch-epochs", type=int, default=3,
+                        help="epochs of the torch_ref cnn timing (default %(default)s)")
+    args = parser.parse_args(argv)
+    base = TrainConfig(progress=False, checkpoint_every=0)
+    if args.dry_run:
+        split = synthetic_split(n_train=256, n_val=64, n_test=64)
+        base = replace(base, max_epochs=2, eval_batch_size=64)
+    else:
+        split = api.load_split(base, args.data_dir)
+    figures = {"runs": [], "provenance": provenance(("jax", "torch"))}
+
+    def record(entry: dict) -> None:
+        figures["runs"].append(entry)
+        print(json.dumps(entry), flush=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+    for precision in ("tf32", "bf16"):
+        record(jax_run(replace(base, model="cnn", seeds=8, precision=precision), split))
+    record(jax_run(replace(base, model="simple", seeds=8), split))
+    one_epoch = replace(base, model="cnn", max_epochs=1, precision="tf32")
+    for conv in ("patches", "lax"):
+        for seeds in (1, 8):
+            record(jax_run(replace(one_epoch, conv=conv, seeds=seeds), split))
+    record(torch_run(replace(base, model="cnn", precision="tf32",
+                             max_epochs=min(args.torch_epochs, base.max_epochs)), split))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The matmul-based layers: the same numbers as the plain operations and PyTorch's, in float64."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fmnist_jax.layers import matmul, max_pool_2x2, patches_3x3
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    with jax.enable_x64(True):
+        yield
+
+
+def random(shape, seed=0):
+    return jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float64)
+
+
+@pytest.mark.parametrize("shape", [((8, 5), (5, 3)), ((4, 30), (30, 6))])  # small and large kernel
+def test_matmul_gradients_equal_autodiff_of_the_plain_product(shape):
+    x, w, g = random(shape[0], 1), random(shape[1], 2), random((shape[0][0], shape[1][1]), 3)
+    ours = jax.vjp(matmul, x, w)[1](g)
+    plain = jax.vjp(jnp.matmul, x, w)[1](g)
+    for a, b in zip(ours, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_matmul_in_bf16_gives_float32_kernel_gradients_for_a_float32_kernel():
+    x = random((8, 16)).astype(jnp.bfloat16)
+    w = random((16, 4)).astype(jnp.float32)
+    y, pullback = jax.vjp(matmul, x, w)
+    dx, dw = pullback(jnp.ones_like(y))
+    assert (y.dtype, dx.dtype, dw.dtype) == (jnp.float32, jnp.bfloat16, jnp.float32)
+
+
+def test_patches_times_the_kernel_is_the_same_padded_convolution():
+    x, kernel = random((2, 6, 6, 3)), random((3, 3, 3, 4), 1)
+    ours = (patches_3x3(x).reshape(-1, 27) @ kernel.reshape(27, 4)).reshape(2, 6, 6, 4)
+    conv = jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    np.testing.assert_allclose(ours, conv, rtol=1e-12)
+
+
+def test_max_pool_gives_each_window_its_maximum():
+    x = random((2, 4, 6, 3))
+    expected = np.asarray(x).reshape(2, 2, 2, 3, 2, 3).max(axis=(2, 4))
+    np.testing.assert_array_equal(max_pool_2x2(x), expected)
+
+
+def test_max_pool_gradient_goes_to_the_first_maximum_of_a_window_as_in_pytorch():
+    torch = pytest.importorskip("torch")
+    x = np.array([[3.0, 3.0, 0.0, 1.0],    # a tie in the first window, in its first row
+                  [1.0, 2.0, 1.0, 1.0],    # a four-way tie in the second window
+                  [0.0, 5.0, 2.0, 9.0],
+                  [5.0, 4.0, 9.0, 0.0]])   # ties across rows
+    grad = np.array([[1.0, 2.0], [3.0, 4.0]])
+    ours = jax.vjp(max_pool_2x2, jnp.asarray(x)[None, :, :, None])[1](
+        jnp.asarray(grad)[None, :, :, None])[0][0, :, :, 0]
+    t = torch.tensor(x)[None, None].requires_grad_()
+    torch.nn.functional.max_pool2d(t, 2).backward(torch.tensor(grad)[None, None])
+    np.testing.assert_array_equal(ours, t.grad[0, 0].numpy())
