@@ -1,7 +1,34 @@
 """Fashion-MNIST classifiers in JAX, checked against PyTorch and scikit-learn.
 
-Importing the package imports nothing heavy: `fmnist_jax.data` and `fmnist_jax.protocol` are
-numpy-only so that the PyTorch reference can share them without JAX installed.
+The Python API (imported lazily, so `import fmnist_jax` stays fast and needs no JAX):
+
+    from fmnist_jax import TrainConfig, train_jax, train_torch, compare_runs, Study, run_study
+    run = train_jax(TrainConfig(model="simple", seeds=4, max_epochs=3))   # JAX, 4 seeds, one program
+    print(run.summary["markdown"])
+
+`fmnist_jax.data` and `fmnist_jax.protocol` are numpy-only, so the PyTorch reference shares them
+without JAX installed.
 """
 
+import importlib
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "TrainConfig": "fmnist_jax.config", "ConfigError": "fmnist_jax.config",
+    "load_split": "fmnist_jax.api", "train_jax": "fmnist_jax.api", "train_torch": "fmnist_jax.api",
+    "resume": "fmnist_jax.api", "evaluate": "fmnist_jax.api", "Run": "fmnist_jax.api",
+    "summarize": "fmnist_jax.report", "compare_runs": ("fmnist_jax.compare", "compare"),
+    "Study": "fmnist_jax.study", "run_study": "fmnist_jax.study",
+    "synthetic_split": "fmnist_jax.data", "DataError": "fmnist_jax.data",
+}
+__all__ = ["ConfigError", "DataError", "Run", "Study", "TrainConfig", "compare_runs", "evaluate",
+           "load_split", "resume", "run_study", "summarize", "synthetic_split", "train_jax",
+           "train_torch"]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'fmnist_jax' has no attribute {name!r}")
+    module, attribute = _EXPORTS[name] if isinstance(_EXPORTS[name], tuple) else (_EXPORTS[name], name)
+    return getattr(importlib.import_module(module), attribute)

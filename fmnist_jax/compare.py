@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from fmnist_jax.config import ConfigError
+from fmnist_jax.published import PUBLISHED
 from fmnist_jax.rundir import read_json
 from fmnist_jax.stats import describe, published_interval, welch
-from fmnist_jax.study import PUBLISHED
 
 ALPHA = 0.05
 METRICS = (("test_accuracy", "test accuracy"), ("test_loss", "test loss"))
@@ -36,6 +36,7 @@ class Sample:
     test_loss: tuple[float, ...]
     time_s: tuple[float, ...]
     diverged: int
+    protocol: tuple  # sorted (setting, value) pairs, see report.protocol_settings
 
 
 def load_samples(run_dir: Path) -> list[Sample]:
@@ -44,6 +45,7 @@ def load_samples(run_dir: Path) -> list[Sample]:
     if not (run_dir / "results.json").is_file():
         raise ConfigError(f"{run_dir}: not a run directory (no results.json)")
     results = read_json(run_dir / "results.json")
+    settings = tuple(sorted(results.get("protocol", _protocol_of_older_run(run_dir)).items()))
     rates = sorted({run["learning_rate"] for run in results["runs"]})
     samples = []
     for lr in rates:
@@ -54,8 +56,22 @@ def load_samples(run_dir: Path) -> list[Sample]:
         samples.append(Sample(label, results["framework"], results["model"], lr,
                               results["device"], *(tuple(r[key] for r in ok) for key in
                                                    ("seed", "test_accuracy", "test_loss", "time_s")),
-                              len(runs) - len(ok)))
+                              len(runs) - len(ok), settings))
     return samples
+
+
+def _protocol_of_older_run(run_dir: Path) -> dict:
+    """The protocol settings of a run written before results.json recorded them."""
+    config = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
+    return {key: config[key] for key in ("patience", "max_epochs", "batch_size", "eval_loss",
+                                         "restore_best", "source", "train_subset") if key in config}
+
+
+def protocol_differences(a: Sample, b: Sample) -> list[str]:
+    """The protocol settings in which two samples differ, in words."""
+    first, second = dict(a.protocol), dict(b.protocol)
+    return [f"{key} {first.get(key)} vs {second.get(key)}" for key in sorted({*first, *second})
+            if first.get(key) != second.get(key)]
 
 
 def difference(a, b) -> dict:
@@ -73,12 +89,22 @@ def verdict(p_value: float) -> str:
     return "differs" if p_value < ALPHA else "consistent"
 
 
-def compare(run_dirs: list[Path]) -> dict:
-    """The comparison as plain data: per model, each sample, the published row, the differences."""
+def compare(run_dirs: list[Path], force: bool = False) -> dict:
+    """The comparison as plain data: per model, each sample, the published row, the differences.
+
+    Samples whose protocol settings differ (training images, patience, loss definition, ...)
+    measure different things: a one-line ConfigError unless `force`, when the differences are
+    listed beside the statistics instead."""
     samples = [sample for run_dir in run_dirs for sample in load_samples(run_dir)]
     models = {}
     for model in dict.fromkeys(s.model for s in samples):
         group = [s for s in samples if s.model == model]
+        for other in group[1:]:
+            differing = protocol_differences(group[0], other)
+            if differing and not force:
+                raise ConfigError(f"{group[0].label} and {other.label} ran different protocols "
+                                  f"({'; '.join(differing)}); compare like with like, or pass "
+                                  "--force")
         models[model] = {"samples": [_describe_sample(s) for s in group],
                          "published": _published(model),
                          "differences": [_differences(group[0], other) for other in group[1:]]}
@@ -86,7 +112,8 @@ def compare(run_dirs: list[Path]) -> dict:
 
 
 def _differences(base: Sample, other: Sample) -> dict:
-    entry = {"a": base.label, "b": other.label}
+    entry = {"a": base.label, "b": other.label,
+             "protocol_differences": protocol_differences(base, other)}
     for key, _ in METRICS:
         stat = difference(getattr(base, key), getattr(other, key))
         entry[key] = {**stat, "verdict": verdict(stat["p_value"])}
@@ -131,12 +158,21 @@ def markdown(comparison: dict) -> str:
             if any(math.isnan(d[key]["p_value"]) for key, _ in METRICS):
                 result = "n/a, a sample with fewer than 2 seeds has no stdev to test with"
             else:
-                result = "; ".join(f"{name} {d[key]['verdict']} (p = {d[key]['p_value']:.3g})"
+                result = "; ".join(f"{name} {_verdict_words(d[key], comparison['alpha'])}"
                                    for key, name in METRICS)
-            lines.append(f"**Verdict, {model}, {chr(65 + i)} vs A** (differs at p < "
-                         f"{comparison['alpha']}): {result}.")
+            lines.append(f"**Verdict, {model}, {chr(65 + i)} vs A**: {result}.")
+            if d["protocol_differences"]:
+                lines.append(f"Warning: the two ran different protocols "
+                             f"({'; '.join(d['protocol_differences'])}), so a difference may "
+                             "come from that rather than from the framework.")
         lines.append("")
     return "\n".join(lines)
+
+
+def _verdict_words(stat: dict, alpha: float) -> str:
+    if stat["verdict"] == "differs":
+        return f"differs (Welch p = {stat['p_value']:.3g} < {alpha})"
+    return f"no significant difference (Welch p = {stat['p_value']:.3g} ≥ {alpha})"
 
 
 def _samples_table(entry: dict) -> list[str]:
@@ -174,26 +210,13 @@ def _interval(stat: dict, fmt: str = ".4f") -> str:
     return f"{stat['ci_low']:{fmt}} to {stat['ci_high']:{fmt}}"
 
 
-def json_safe(obj):
-    """The comparison with NaN and infinities as None, so it is valid JSON."""
-    if isinstance(obj, dict):
-        return {key: json_safe(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(value) for value in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def plot(comparison: dict, path: Path) -> None:
     """Test accuracy per seed, each sample side by side, with its mean and the study's 95% CI."""
-    import matplotlib.pyplot as plt
-
-    from fmnist_jax.plots import save
+    from fmnist_jax.plots import figure, save
 
     models = comparison["models"]
-    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.5), squeeze=False)
-    for ax, (model, entry) in zip(axes[0], models.items()):
+    fig, axes = figure(len(models), (5.5 * len(models), 4.5))
+    for ax, (model, entry) in zip(axes, models.items()):
         samples = entry["samples"]
         width = 0.8 / len(samples)
         for i, s in enumerate(samples):
@@ -217,3 +240,19 @@ def plot(comparison: dict, path: Path) -> None:
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=7)
     save(fig, path)
+
+
+def write_comparison(comparison: dict, out: Path) -> str:
+    """Writes compare.md, compare.json (with provenance) and compare.png into `out`; returns
+    the Markdown."""
+    from fmnist_jax.provenance import footer, provenance
+    from fmnist_jax.rundir import write_atomic, write_json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = provenance(())
+    text = markdown(comparison) + footer(record)
+    write_atomic(out / "compare.md", text.encode())
+    write_json(out / "compare.json", {**comparison, "provenance": record})
+    plot(comparison, out / "compare.png")
+    return text

@@ -2,14 +2,16 @@
 
 From the same weights (drawn by one framework, converted for the other), both frameworks must
 give the same logits, loss and gradients on a batch in float32, and the same parameters after
-one Adam step, within `TOLERANCE` (max abs); matmuls run at full precision on both sides. The
-two directions check both conversions of `fmnist_jax.convert`, and a round trip through the
-other layout must give back the weights exactly.
+`ADAM_STEPS` Adam steps, within `TOLERANCE` (max abs); matmuls run at full precision on both
+sides. The two directions check both conversions of `fmnist_jax.convert`, and a round trip
+through the other layout must give back the weights exactly.
 
-The Adam step is compared in float64. Its first update is lr * g / (|g| + eps), whose slope at
-g = 0 is lr / eps = 1e5: float32 gradients that agree to ~1e-9 (rounding in sums that cancel
-to ~0) give parameters 1e-6 to 4e-5 apart on real images, which says nothing about the two
-implementations. In float64 the same step agrees to ~1e-12.
+The Adam steps are compared in float64, and there are several: in the first step bias
+correction cancels the betas (the update is lr * g / (|g| + eps) whatever they are), so only
+later steps catch wrong betas, eps or a weight decay. Float32 would not do: the update's slope
+at g = 0 is lr / eps = 1e5, so float32 gradients that agree to ~1e-9 (rounding in sums that
+cancel to ~0) move parameters 1e-6 to 4e-5 apart, which says nothing about the two
+implementations. In float64 the steps agree to ~1e-12.
 """
 
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from torch_ref import models as torch_models
 from torch_ref.train import train_step
 
 TOLERANCE = 1e-5
+ADAM_STEPS = 5
 TORCH_TO_FLAX, FLAX_TO_TORCH = "torch->flax", "flax->torch"
 
 
@@ -90,14 +93,15 @@ def _compare(model: str, direction: str, state_dict: dict, params: dict, images:
             ("logits", _max_abs_diff(torch32.logits, flax32.logits), TOLERANCE),
             ("loss", abs(torch32.loss - flax32.loss), TOLERANCE),
             ("gradients", _max_abs_diff(*target(torch32.grads, flax32.grads)), TOLERANCE),
-            ("params after 1 Adam step (float64)",
+            (f"params after {ADAM_STEPS} Adam steps (float64)",
              _max_abs_diff(*target(torch64.after, flax64.after)), TOLERANCE)]
     return [Check(model, direction, *row) for row in rows]
 
 
 def _torch_side(model: str, state_dict: dict, images: np.ndarray, labels: np.ndarray,
                 dtype: torch.dtype) -> Outcome:
-    """The reference's forward pass and its training step (`torch_ref.train.train_step`)."""
+    """The reference's forward pass and `ADAM_STEPS` of its training step
+    (`torch_ref.train.train_step`) on the batch."""
     net = torch_models.build_model(model)
     net.load_state_dict({name: torch.tensor(value) for name, value in state_dict.items()})
     net.to(dtype)
@@ -108,12 +112,15 @@ def _torch_side(model: str, state_dict: dict, images: np.ndarray, labels: np.nda
     optimizer = torch.optim.Adam(net.parameters(), lr=protocol.LEARNING_RATE)
     loss = train_step(net, optimizer, x, y).item()
     grads = {name: p.grad.numpy().copy() for name, p in net.named_parameters()}
+    for _ in range(ADAM_STEPS - 1):
+        train_step(net, optimizer, x, y)
     return Outcome(logits, loss, grads, _numpy_state(net))
 
 
 def _flax_side(model: str, params: dict, images: np.ndarray, labels: np.ndarray,
                dtype: type) -> Outcome:
-    """The Flax model's forward pass, gradients and one step of the training optimizer."""
+    """The Flax model's forward pass, gradients and `ADAM_STEPS` steps of the training
+    optimizer on the batch."""
     net = build_model(model)
     optimizer = make_optimizer(protocol.LEARNING_RATE)
 
@@ -124,8 +131,13 @@ def _flax_side(model: str, params: dict, images: np.ndarray, labels: np.ndarray,
     @jax.jit
     def step(params, images):
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, images)
-        updates, _ = optimizer.update(grads, optimizer.init(params), params)
-        return logits, loss, grads, optax.apply_updates(params, updates)
+        state = optimizer.init(params)
+        after = params
+        for _ in range(ADAM_STEPS):
+            step_grads = jax.grad(lambda p: loss_fn(p, images)[0])(after)
+            updates, state = optimizer.update(step_grads, state, after)
+            after = optax.apply_updates(after, updates)
+        return logits, loss, grads, after
 
     with jax.enable_x64(dtype == np.float64):
         params = jax.tree_util.tree_map(lambda a: np.asarray(a, dtype), params)

@@ -31,9 +31,11 @@ class DataError(Exception):
 
 
 def bad_file(name, problem: str) -> DataError:
-    """The error for a file that is there but wrong, with what to do about it."""
-    return DataError(f"{name}: {problem}; re-download it with `fmnist data`, "
-                     "or point --data-dir at good files")
+    """The error for a file that is there but wrong, with what to do about it (`fmnist data`
+    downloads only missing files, so the bad one must go first)."""
+    return DataError(f"{name}: {problem}; delete it and run `fmnist data --data-dir "
+                     f"{Path(name).parent}` to download it again, or point --data-dir at good "
+                     "files")
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,18 @@ def load_source(source: str = "raw", data_dir=None, progress: bool = True) -> Ra
 
         return load_tfds(data_dir, progress=progress)
     return load_raw(data_dir, progress=progress)
+
+
+def describe_source(source: str = "raw", data_dir=None) -> dict:
+    """The data a run read, for its provenance: the source, the directory of the four files
+    and their sha256 (loading checks each against the published release)."""
+    directory, _ = resolve_data_dir(data_dir)
+    sha256 = {}
+    for spec in FILES.values():
+        path = _find(directory, spec)
+        if path is not None:
+            sha256[path.name] = spec.gz_sha256 if path.suffix == ".gz" else spec.raw_sha256
+    return {"source": source, "directory": str(directory.resolve()), "sha256": sha256}
 
 
 def study_split(raw: RawData, n_train: int = TRAIN_SIZE, n_val: int = VALIDATION_SIZE) -> Split:

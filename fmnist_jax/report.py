@@ -1,7 +1,9 @@
-"""Summaries of a run directory, in the study's columns, beside its published figures (no JAX).
+"""Summaries of a run's results, in the study's columns, beside its published figures (no JAX).
 
-`write_summary(run_dir)` reads results.json and writes summary.json, summary.csv, summary.md and
-the plots. Diverged runs are counted but left out of the means.
+`summarize(results)` works on the results in memory; `write_summary(run_dir, results, summary)`
+writes summary.json, summary.csv, summary.md and the plots. Diverged runs are counted but left
+out of the means. A run is set beside the published figures only when it followed the study's
+protocol (`deviations` says where it did not).
 """
 
 import csv
@@ -9,18 +11,36 @@ import io
 import math
 from pathlib import Path
 
-from fmnist_jax import plots
-from fmnist_jax.rundir import read_json, write_atomic, write_json
+from fmnist_jax import plots, protocol
+from fmnist_jax.data import TRAIN_SIZE
+from fmnist_jax.provenance import footer
+from fmnist_jax.published import PUBLISHED
+from fmnist_jax.rundir import write_atomic, write_json
 from fmnist_jax.stats import describe, published_interval
-from fmnist_jax.study import PUBLISHED
 
-COLUMNS = ("model", "learning_rate", "count", "diverged", "success_avg", "success_stdev",
-           "success_ci_low", "success_ci_high", "loss_avg", "loss_stdev", "run_time_avg_s",
-           "run_time_stdev_s", "epochs_avg", "program_wall_s", "time_basis")
+STUDY_SETTINGS = {"n_train": TRAIN_SIZE, "patience": protocol.PATIENCE,
+                  "max_epochs": protocol.MAX_EPOCHS, "batch_size": protocol.BATCH_SIZE,
+                  "eval_loss": "batch-mean", "restore_best": False, "source": "raw",
+                  "learning_rate": protocol.LEARNING_RATE}
 
 
-def summarize(results: dict) -> list[dict]:
-    """One row per learning rate: the study's columns plus epochs, a 95% CI and timing."""
+def protocol_settings(config, n_train: int) -> dict:
+    """The settings of a run that decide whether it follows the study's protocol."""
+    return {"n_train": n_train, "patience": config.patience, "max_epochs": config.max_epochs,
+            "batch_size": config.batch_size, "eval_loss": config.eval_loss,
+            "restore_best": config.restore_best, "source": config.source}
+
+
+def deviations(settings: dict, learning_rate: float) -> list[str]:
+    """How a run's settings differ from the study's protocol, in words (empty: they don't)."""
+    ours = {**settings, "learning_rate": learning_rate}
+    return [f"{name} {ours[name]} (study: {study})" for name, study in STUDY_SETTINGS.items()
+            if name in ours and ours[name] != study]
+
+
+def summarize(results: dict) -> dict:
+    """{"rows": one per learning rate (the study's columns, a 95% CI, timing, and the
+    published row where the run followed the study's protocol), "markdown": the table}."""
     rows = []
     for lr in sorted({run["learning_rate"] for run in results["runs"]}):
         runs = [r for r in results["runs"] if r["learning_rate"] == lr]
@@ -29,6 +49,7 @@ def summarize(results: dict) -> list[dict]:
         loss = describe([r["test_loss"] for r in ok])
         run_time = describe([r["time_s"] for r in ok])
         vmapped = results["framework"] == "jax"
+        differs = deviations(results.get("protocol", {}), lr)
         rows.append({
             "model": results["model"], "learning_rate": lr, "count": len(ok),
             "diverged": len(runs) - len(ok),
@@ -39,9 +60,10 @@ def summarize(results: dict) -> list[dict]:
             "epochs_avg": describe([r["epochs"] for r in ok])["mean"],
             "program_wall_s": results["wall_time_s"],
             "time_basis": "wall/K of one vmapped program" if vmapped else "each run timed alone",
-            **_beside_study(results["model"], accuracy["mean"]),
+            "eval_loss": results.get("eval_loss"), "protocol_deviations": differs,
+            **({} if differs else _beside_study(results["model"], accuracy["mean"])),
         })
-    return rows
+    return {"rows": rows, "markdown": markdown(results, rows)}
 
 
 def _beside_study(model: str, mean: float) -> dict:
@@ -77,39 +99,51 @@ def markdown(results: dict, rows: list[dict]) -> str:
     lines += ["", f"Run time: {rows[0]['time_basis']}; the whole program took "
                   f"{results['wall_time_s']:.2f} s of training"
               + (f" after {results['compile_time_s']:.2f} s of compilation."
-                 if results.get("compile_time_s") is not None else ".")]
+                 if results.get("compile_time_s") is not None else "."),
+              f"Loss: {loss_definition(results.get('eval_loss'))}."]
     for r in rows:
-        if "inside_study_ci" in r:
+        if r["protocol_deviations"]:
+            lines.append(f"lr {r['learning_rate']:g}: not set beside the study's interval: the "
+                         f"run deviates from its protocol ({'; '.join(r['protocol_deviations'])}).")
+        elif "inside_study_ci" in r:
             where = "inside" if r["inside_study_ci"] else "outside"
             lines.append(f"lr {r['learning_rate']:g}: our mean accuracy {r['success_avg']:.4f} is "
                          f"{where} the study's 95% interval {r['study_ci_low']:.4f}–"
                          f"{r['study_ci_high']:.4f}.")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return text + (footer(results["provenance"]) if results.get("provenance") else "")
 
 
-def _cell(value: float, spec: str = ".4f") -> str:
+def loss_definition(name: str | None) -> str:
+    """A loss definition (`protocol.EVAL_LOSSES`) in words."""
+    return {"batch-mean": "validation and test losses are the mean of per-batch mean losses over "
+                          "batches of 256 in file order (the study's code)",
+            "sample-mean": "validation and test losses are per-image means"}.get(
+        name, "validation and test losses are per-image means (recorded before the setting existed)")
+
+
+def _cell(value, spec: str = ".4f") -> str:
     """A number for the table, or n/a where it is undefined (a stdev of one run, say)."""
-    return "n/a" if math.isnan(value) else format(value, spec)
+    return "n/a" if value is None or math.isnan(value) else format(value, spec)
 
 
-def _interval(low: float, high: float) -> str:
-    return "n/a" if math.isnan(low) else f"{low:.4f}–{high:.4f}"
+def _interval(low, high) -> str:
+    return "n/a" if low is None or math.isnan(low) else f"{low:.4f}–{high:.4f}"
 
 
-def write_summary(run_dir) -> dict:
-    """Writes summary.json, summary.csv, summary.md and the plots; returns the summary."""
+def write_summary(run_dir, results: dict, summary: dict) -> None:
+    """Writes summary.json, summary.csv, summary.md and the plots of a run directory."""
     run_dir = Path(run_dir)
-    results = read_json(run_dir / "results.json")
-    rows = summarize(results)
-    write_json(run_dir / "summary.json", rows)
+    rows = summary["rows"]
+    write_json(run_dir / "summary.json", {"rows": rows, "provenance": results.get("provenance")})
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({**row, "protocol_deviations": "; ".join(row["protocol_deviations"])}
+                     for row in rows)
     write_atomic(run_dir / "summary.csv", text.getvalue().encode())
-    write_atomic(run_dir / "summary.md", markdown(results, rows).encode())
-    plots.write_all(run_dir, results)
-    return {"rows": rows, "markdown": markdown(results, rows)}
+    write_atomic(run_dir / "summary.md", summary["markdown"].encode())
+    plots.write_all(run_dir, results, show_study=not any(row["protocol_deviations"] for row in rows))
 
 
 def runs_table(results: dict) -> str:
@@ -117,6 +151,7 @@ def runs_table(results: dict) -> str:
     lines = ["  seed        lr  epochs  stopped     test acc  test loss  best val loss @ epoch"]
     for r in results["runs"]:
         best = "n/a" if r["best_val_loss"] is None else f"{r['best_val_loss']:.4f} @ {r['best_epoch']}"
+        loss = _cell(r["test_loss"])
         lines.append(f"{r['seed']:6d} {r['learning_rate']:9.2g} {r['epochs']:7d}  "
-                     f"{r['stopped']:<10}  {r['test_accuracy']:8.4f}  {r['test_loss']:9.4f}  {best}")
+                     f"{r['stopped']:<10}  {r['test_accuracy']:8.4f}  {loss:>9}  {best}")
     return "\n".join(lines)

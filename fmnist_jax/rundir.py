@@ -1,12 +1,15 @@
 """The run-directory format shared by `fmnist train` and the PyTorch reference (no JAX).
 
-- config.json: `TrainConfig.to_json()` plus {"framework": "jax" | "torch"}.
+- config.json: `TrainConfig.to_json()` plus {"framework": "jax" | "torch", "provenance"
+  (`fmnist_jax.provenance`: versions, command, machine, data directory and checksums)}.
 - results.json: {"framework", "model", "device", "wall_time_s" (training wall time of all runs
-  together, compilation excluded), "compile_time_s" (null for torch), "runs": [one entry per
-  seed and learning rate: {"seed", "learning_rate", "test_accuracy", "test_loss" (per-sample
-  mean cross-entropy), "confusion_matrix" (10x10, rows true, columns predicted), "epochs"
-  (epochs run), "stopped" ("patience" | "max_epochs" | "diverged"), "best_val_loss",
+  together, compilation excluded), "compile_time_s" (null for torch), "eval_loss" (the loss
+  definition, `protocol.EVAL_LOSSES`), "provenance", "runs": [one entry per seed and learning
+  rate: {"seed", "learning_rate", "test_accuracy" (correct images / all, from the confusion
+  matrix), "test_loss", "confusion_matrix" (10x10 counts, rows true, columns predicted),
+  "epochs" (epochs run), "stopped" ("patience" | "max_epochs" | "diverged"), "best_val_loss",
   "best_epoch" (1-based), "time_s" (the run's own wall time; wall/K for a vmapped program)}]}.
+  Non-finite numbers (a diverged run's loss) are written as null: every file is strict JSON.
 - history.csv: seed, learning_rate, epoch, train_loss, val_loss, val_accuracy. Runs handed to
   `write_run` carry "history": {"train_loss": [...], "val_loss": [...], "val_accuracy": [...]}.
 - a checkpoint: checkpoint.msgpack (JAX, flax serialization) or checkpoint.pt (torch state
@@ -20,6 +23,7 @@ file.
 import csv
 import io
 import json
+import math
 import os
 import re
 import tempfile
@@ -46,9 +50,20 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.unlink(tmp)
 
 
+def json_safe(obj):
+    """`obj` with NaN and infinities as None, so that it is strict JSON."""
+    if isinstance(obj, dict):
+        return {key: json_safe(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(value) for value in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def write_json(path: Path, obj) -> None:
-    """Indented JSON with lists of numbers (matrix rows) kept on one line each."""
-    text = json.dumps(obj, indent=2)
+    """Strict, indented JSON (NaN written as null) with lists of numbers on one line each."""
+    text = json.dumps(json_safe(obj), indent=2, allow_nan=False)
     text = re.sub(r"\[[\d\s,.eE+-]*\]", lambda m: re.sub(r"\s+", " ", m.group())
                   .replace("[ ", "[").replace(" ]", "]"), text)
     write_atomic(path, (text + "\n").encode())
@@ -70,15 +85,36 @@ def history_csv(runs: list[dict]) -> bytes:
     return text.getvalue().encode()
 
 
-def write_run(out: Path, config: dict, results: dict) -> None:
-    """Writes config.json, results.json and history.csv; `results["runs"]` carry histories."""
+def write_config(out: Path, config, framework: str, provenance: dict) -> None:
+    """config.json: the TrainConfig, the framework and the provenance (data directory too)."""
+    write_json(Path(out) / "config.json",
+               {**config.to_json(), "framework": framework, "provenance": provenance})
+
+
+def write_run(out: Path, results: dict) -> None:
+    """Writes results.json and history.csv; `results["runs"]` carry histories."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", config)
     write_atomic(out / "history.csv", history_csv(results["runs"]))
     slim = {**results, "runs": [{k: v for k, v in run.items() if k != "history"}
                                 for run in results["runs"]]}
     write_json(out / "results.json", slim)
+
+
+def read_results(run_dir: Path) -> dict:
+    """A finished run directory's results.json, its runs carrying their histories again."""
+    run_dir = Path(run_dir)
+    results = read_json(run_dir / "results.json")
+    histories: dict = {}
+    for row in read_history(run_dir):
+        entry = histories.setdefault((int(row["seed"]), float(row["learning_rate"])),
+                                     {name: [] for name in HISTORY_FIELDS[3:]})
+        for name in HISTORY_FIELDS[3:]:
+            entry[name].append(float(row[name]))
+    for run in results["runs"]:
+        run["history"] = histories.get((run["seed"], run["learning_rate"]),
+                                       {name: [] for name in HISTORY_FIELDS[3:]})
+    return results
 
 
 def read_history(run_dir: Path) -> list[dict]:
@@ -86,24 +122,32 @@ def read_history(run_dir: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def new_run_dir(out: str | None, framework: str, model: str) -> Path:
-    """The run directory to write: `out`, or runs/<framework>-<model>-<time>. Refuses (with a
-    one-line ConfigError) a directory that already holds a run, finished or interrupted."""
+def timestamped(name: str) -> Path:
+    """runs/<name>-<time>: where a command writes when not told."""
     from datetime import datetime
 
+    return Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def default_run_dir(framework: str, model: str) -> Path:
+    return timestamped(f"{framework}-{model}")
+
+
+def check_new(path: Path) -> None:
+    """Refuses (one-line ConfigError) a directory that already holds a run, finished or not."""
     from fmnist_jax.config import ConfigError
 
-    path = Path(out) if out else Path("runs") / f"{framework}-{model}-{datetime.now():%Y%m%d-%H%M%S}"
+    path = Path(path)
     if (path / "results.json").exists():
         raise ConfigError(f"{path} already holds a finished run; choose another --out")
     if (path / "config.json").exists():
         raise ConfigError(f"{path} holds an interrupted run; continue it with --resume {path} "
                           "or choose another --out")
-    return path
 
 
-def resume_run_dir(path: Path, framework: str):
-    """The interrupted run at `path` and its TrainConfig, or a one-line ConfigError."""
+def interrupted_run(path: Path):
+    """The interrupted run at `path`: its path, TrainConfig and config.json, or a one-line
+    ConfigError."""
     from fmnist_jax.config import ConfigError, TrainConfig
 
     path = Path(path)
@@ -111,7 +155,12 @@ def resume_run_dir(path: Path, framework: str):
         raise ConfigError(f"{path} is already finished; nothing to resume")
     if not (path / "config.json").is_file():
         raise ConfigError(f"{path} holds no interrupted run (no config.json)")
-    config = read_json(path / "config.json")
-    if config.get("framework") != framework:
-        raise ConfigError(f"{path} is a {config.get('framework')} run; resume it with that framework")
-    return path, TrainConfig.from_json(config)
+    recorded = read_json(path / "config.json")
+    return path, TrainConfig.from_json(recorded), recorded
+
+
+def recorded_data_dir(recorded: dict) -> str | None:
+    """The data directory a run's config.json recorded, if it still exists."""
+    data = (recorded.get("provenance") or {}).get("data") or {}
+    directory = data.get("directory")
+    return directory if directory and Path(directory).is_dir() else None

@@ -1,9 +1,12 @@
-"""The study's scikit-learn MLPClassifier sweep (SEED.md section 1): grid, published figures, runs.
+"""The study's scikit-learn MLPClassifier sweep: grid, published figures, runs with many seeds.
 
 The grid is the base case, 18 variations that each change one setting, and one large model.
-Each configuration fits in its own joblib job limited to its share of BLAS threads; the parent
-appends one CSV row per finished configuration, so an interrupted sweep loses at most the fits
-that were running, and re-running into the same directory skips the finished ones.
+Two engines fit it: "sklearn" (`MLPClassifier`, each (configuration, seed) in its own joblib job
+limited to its share of BLAS threads; any joblib backend, dask or ray included, spreads them)
+and "jax" (`fmnist_jax.jax_mlp.JaxMLPClassifier`, the same algorithm with a configuration's
+seeds vmapped in one compiled program, float32). The parent appends one CSV row per finished
+(configuration, seed), so an interrupted sweep loses at most the fits that were running, and
+re-running into the same directory skips the finished ones.
 """
 
 import csv
@@ -23,9 +26,11 @@ BASE = {"hidden_layer_sizes": (100,), "activation": "relu", "solver": "sgd",
         "learning_rate": "constant", "learning_rate_init": 0.001, "early_stopping": False,
         "max_iter": 10000}
 PARAM_FIELDS = (*BASE, "tol", "random_state")
-ROW_FIELDS = ("name", *PARAM_FIELDS, "n_train", "blas_threads", "fit_time_s", "fit_cpu_s",
-              "n_iter", "converged", "test_accuracy", "confusion_matrix")
+ROW_FIELDS = ("name", "engine", *PARAM_FIELDS, "n_train", "blas_threads", "fit_time_s",
+              "fit_cpu_s", "n_iter", "converged", "test_accuracy", "confusion_matrix")
+ENGINES = ("sklearn", "jax")
 RESULTS_CSV = "results.csv"
+INTERRUPTED = "Training interrupted by user."  # what MLPClassifier warns when it catches Ctrl-C
 
 
 @dataclass(frozen=True)
@@ -119,13 +124,16 @@ def load_data(data_dir=None, subset: int | None = None):
 
 
 def make_estimator(config: SweepConfig, seed: int = 0, max_iter: int | None = None,
-                   tol: float | None = None):
-    """The MLPClassifier for `config`: sklearn's defaults except the grid's settings."""
-    from sklearn.neural_network import MLPClassifier
-
+                   tol: float | None = None, engine: str = "sklearn"):
+    """The estimator for `config`: sklearn's defaults except the grid's settings; "jax" gives
+    the JAX implementation of the same algorithm (float32)."""
     overrides = {"max_iter": max_iter, "tol": tol}
     extra = {key: value for key, value in overrides.items() if value is not None}
-    return MLPClassifier(**{**config.params, **extra}, random_state=seed)
+    if engine == "jax":
+        from fmnist_jax.jax_mlp import JaxMLPClassifier as Estimator
+    else:
+        from sklearn.neural_network import MLPClassifier as Estimator
+    return Estimator(**{**config.params, **extra}, random_state=seed)
 
 
 def _text(value) -> str:
@@ -141,9 +149,9 @@ def param_fields(estimator) -> dict:
 def fit_config(config: SweepConfig, x_train, y_train, x_test, y_test, *, seed: int = 0,
                max_iter: int | None = None, tol: float | None = None,
                blas_threads: int = 1) -> dict:
-    """Fits and scores one configuration; returns its CSV row as text (runs in a joblib worker)."""
+    """Fits and scores one configuration and seed with sklearn; returns its CSV row as text
+    (runs in a joblib worker). An interrupted fit raises KeyboardInterrupt: never a row."""
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.metrics import confusion_matrix
     from threadpoolctl import threadpool_limits
 
     estimator = make_estimator(config, seed, max_iter, tol)
@@ -153,12 +161,38 @@ def fit_config(config: SweepConfig, x_train, y_train, x_test, y_test, *, seed: i
         estimator.fit(x_train, y_train)
         fit_time, fit_cpu = time.perf_counter() - start, time.process_time() - cpu_start
         predicted = estimator.predict(x_test)
+    if any(str(w.message) == INTERRUPTED for w in caught):
+        # sklearn's stochastic solvers catch Ctrl-C, warn and return the model unfinished: an
+        # interrupted fit must not be recorded as a finished configuration
+        raise KeyboardInterrupt(f"{config.name} was interrupted")
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return _row(config, estimator, "sklearn", len(x_train), blas_threads, fit_time, fit_cpu,
+                estimator.n_iter_, converged, y_test, predicted)
+
+
+def fit_config_jax(config: SweepConfig, x_train, y_train, x_test, y_test, *, seeds,
+                   max_iter: int | None = None, tol: float | None = None) -> list[dict]:
+    """Fits one configuration for every seed in one JAX program; one CSV row per seed, each
+    with the program's wall and CPU time divided by the number of seeds."""
+    import os
+
+    estimator = make_estimator(config, 0, max_iter, tol, engine="jax")
+    start, cpu_start = time.perf_counter(), time.process_time()
+    fits = estimator.fit_seeds(x_train, y_train, list(seeds))
+    predictions = [fit.predict(x_test) for fit in fits]
+    per_seed = (time.perf_counter() - start) / len(fits), (time.process_time() - cpu_start) / len(fits)
+    return [_row(config, fit, "jax", len(x_train), os.cpu_count(), *per_seed, fit.n_iter_,
+                 fit.converged_, y_test, predicted) for fit, predicted in zip(fits, predictions)]
+
+
+def _row(config, estimator, engine, n_train, threads, fit_time, fit_cpu, n_iter, converged,
+         y_test, predicted) -> dict:
+    from sklearn.metrics import confusion_matrix
+
     matrix = confusion_matrix(y_test, predicted, labels=range(10))
-    return {"name": config.name, **param_fields(estimator), "n_train": str(len(x_train)),
-            "blas_threads": str(blas_threads), "fit_time_s": f"{fit_time:.3f}",
-            "fit_cpu_s": f"{fit_cpu:.3f}", "n_iter": str(estimator.n_iter_),
-            "converged": str(converged),
+    return {"name": config.name, "engine": engine, **param_fields(estimator),
+            "n_train": str(n_train), "blas_threads": str(threads), "fit_time_s": f"{fit_time:.3f}",
+            "fit_cpu_s": f"{fit_cpu:.3f}", "n_iter": str(n_iter), "converged": str(converged),
             "test_accuracy": f"{np.trace(matrix) / matrix.sum():.4f}",
             "confusion_matrix": " ".join(map(str, matrix.ravel()))}
 
@@ -196,13 +230,17 @@ def append_row(path: Path, row: dict) -> None:
         os.fsync(f.fileno())
 
 
-def check_resumable(rows: list[dict], n_train: int, seed: int, max_iter, tol) -> None:
-    """Refuses to add rows run under other settings (subset, seed, max_iter, tol) to a sweep."""
+def check_resumable(rows: list[dict], n_train: int, engine: str, max_iter, tol) -> None:
+    """Refuses to add rows of another engine or other settings (subset, max_iter, tol)."""
     for row in rows:
         config = BY_NAME.get(row["name"])
         if config is None:
             continue
-        expected = {**param_fields(make_estimator(config, seed, max_iter, tol)),
+        if row["engine"] != engine:
+            raise ConfigError(f"the results already there were fitted with --engine "
+                              f"{row['engine']}; use it, or another --out")
+        seed = int(row["random_state"])
+        expected = {**param_fields(make_estimator(config, seed, max_iter, tol, engine)),
                     "n_train": str(n_train)}
         differing = [key for key, value in expected.items() if row[key] != value]
         if differing:
@@ -217,29 +255,37 @@ def _clock(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
 
 
+def _label(name: str, seed) -> str:
+    return f"{name}/seed {seed}"
+
+
 def _progress(count: int, total: int, row: dict, elapsed: float, running: dict, now: float,
               left: int) -> str:
-    """`[done 3/5 2m14s] solver-adam 12.3 s, 30 iter, acc 0.8756 (study 0.8756) | running: ...`"""
+    """`[done 3/5 2m14s] solver-adam/seed 0 12.3 s, 30 iter, acc 0.8756 (study 0.8756) | ...`"""
     status = "" if row["converged"] == "True" else ", not converged"
-    busy = ", ".join(f"{name} {_clock(now - since)}" for name, since in running.items())
-    return (f"[done {count}/{total} {_clock(elapsed)}] {row['name']} "
+    busy = ", ".join(f"{label} {_clock(now - since)}" for label, since in running.items())
+    return (f"[done {count}/{total} {_clock(elapsed)}] {_label(row['name'], row['random_state'])} "
             f"{float(row['fit_time_s']):.1f} s, {row['n_iter']} iter{status}, "
             f"acc {row['test_accuracy']} (study {BY_NAME[row['name']].published_accuracy:.4f}) "
             f"| running: {busy or '-'} | left: {left}")
 
 
-def run_sweep(configs: list[SweepConfig], data, out, *, n_jobs: int = 1, seed: int = 0,
-              max_iter: int | None = None, tol: float | None = None, log=print,
+def run_sweep(configs: list[SweepConfig], data, out, *, engine: str = "sklearn", seeds=(0,),
+              n_jobs: int = 1, max_iter: int | None = None, tol: float | None = None, log=print,
               on_row=None) -> list[dict]:
-    """Fits the configurations not yet in `out/results.csv`, appending a row as each finishes.
+    """Fits every (configuration, seed) not yet in `out/results.csv`, appending a row as each
+    finishes; returns all rows, earlier ones included.
 
-    `data` is (x_train, y_train, x_test, y_test). With n_jobs > 1 the longest (by the study's
-    fit time) start first, and each fit gets cpu_count // n_jobs BLAS threads. `on_row(rows)` is
-    called after each append. Returns all rows, earlier ones included.
+    `data` is (x_train, y_train, x_test, y_test). The sklearn engine runs the fits as joblib
+    jobs, n_jobs at a time, the longest (by the study's fit time) first, each with
+    cpu_count // n_jobs BLAS threads; the jax engine fits a configuration's seeds in one
+    program, configuration after configuration. `on_row(rows)` is called after each append.
     """
     from joblib import Parallel, cpu_count, delayed
 
-    for flag, value in (("--n-jobs", n_jobs), ("--max-iter", max_iter)):
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    for flag, value in (("--n-jobs", n_jobs), ("--max-iter", max_iter), ("--seeds", len(seeds))):
         if value is not None and value < 1:
             raise ConfigError(f"{flag} must be positive, got {value}")
     if tol is not None and not tol >= 0:
@@ -248,34 +294,47 @@ def run_sweep(configs: list[SweepConfig], data, out, *, n_jobs: int = 1, seed: i
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS_CSV
     rows = read_results(path)
-    check_resumable(rows, len(data[0]), seed, max_iter, tol)
-    finished = {row["name"] for row in rows}
-    todo = [config for config in configs if config.name not in finished]
-    n_jobs = max(1, min(n_jobs, len(todo)))
+    check_resumable(rows, len(data[0]), engine, max_iter, tol)
+    finished = {(row["name"], int(row["random_state"])) for row in rows}
+    todo = [(config, seed) for config in configs for seed in seeds
+            if (config.name, seed) not in finished]
+    n_jobs = 1 if engine == "jax" else max(1, min(n_jobs, len(todo)))
     if n_jobs > 1:
-        todo.sort(key=lambda config: -config.published_fit_time_s)
+        todo.sort(key=lambda job: -job[0].published_fit_time_s)
     threads = max(1, cpu_count() // n_jobs)
-    queue, running, t0 = list(todo), {}, time.perf_counter()
+    queue, running, t0 = [_label(c.name, seed) for c, seed in todo], {}, time.perf_counter()
 
     def refill(now: float) -> None:
-        while queue and len(running) < n_jobs:
-            running[queue.pop(0).name] = now
+        group = 1 if engine == "sklearn" else len(seeds)
+        while queue and len(running) < n_jobs * group:
+            running[queue.pop(0)] = now
 
     refill(t0)
-    log(f"sweep: {len(todo)} to run, {len(configs) - len(todo)} already in {path}; "
-        f"{n_jobs} job(s) x {threads} BLAS thread(s), {len(data[0])} training images | "
+    log(f"sweep ({engine}): {len(todo)} fit(s) to run, {len(rows)} already in {path}; "
+        f"{n_jobs} job(s) x {threads} thread(s), {len(data[0])} training images | "
         f"running: {', '.join(running) or '-'} | left: {len(queue)}")
-    jobs = (delayed(fit_config)(config, *data, seed=seed, max_iter=max_iter, tol=tol,
-                                blas_threads=threads) for config in todo)
-    results = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)(jobs)
+    if engine == "jax":
+        results = _jax_rows(todo, data, max_iter, tol)
+    else:
+        jobs = (delayed(fit_config)(config, *data, seed=seed, max_iter=max_iter, tol=tol,
+                                    blas_threads=threads) for config, seed in todo)
+        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)(jobs)
     for count, row in enumerate(results, start=1):
         append_row(path, row)
         rows.append(row)
         now = time.perf_counter()
-        running.pop(row["name"], None)
-        queue = [config for config in queue if config.name != row["name"]]
+        running.pop(_label(row["name"], row["random_state"]), None)
         refill(now)
         if on_row is not None:
             on_row(rows)
         log(_progress(count, len(todo), row, now - t0, running, now, len(queue)))
     return rows
+
+
+def _jax_rows(todo: list, data, max_iter, tol):
+    """The jax engine's rows, configuration by configuration, each one program of its seeds."""
+    by_config: dict = {}
+    for config, seed in todo:
+        by_config.setdefault(config.name, (config, []))[1].append(seed)
+    for config, seeds in by_config.values():
+        yield from fit_config_jax(config, *data, seeds=seeds, max_iter=max_iter, tol=tol)

@@ -20,7 +20,7 @@ def make_run(path, framework, accuracies, losses=None, model="simple", lr=1e-3):
             for seed, (acc, loss) in enumerate(zip(accuracies, losses))]
     results = {"framework": framework, "model": model, "device": "cpu", "wall_time_s": 1.0,
                "compile_time_s": None, "runs": runs}
-    write_run(path, {"model": model, "framework": framework}, results)
+    write_run(path, results)
     return path
 
 

@@ -65,13 +65,16 @@ def test_the_same_seeds_give_bit_identical_results_in_two_runs():
         np.testing.assert_array_equal(a, b)
 
 
-def test_seed_chunks_give_bit_identical_results():
+def test_seed_chunks_agree_to_float32_rounding():
+    """Another chunk size is another compiled program (batched matmuls of another shape):
+    the same seeds agree to rounding, not bit for bit."""
     whole = train(seeds=4, max_epochs=3)
     chunked = train(seeds=4, max_epochs=3, seed_chunk=2)
     for a, b in zip(leaves(whole.params), leaves(chunked.params)):
-        np.testing.assert_array_equal(a, b)
-    assert [r["test_loss"] for r in whole.results["runs"]] == \
-        [r["test_loss"] for r in chunked.results["runs"]]
+        np.testing.assert_allclose(a, b, atol=ALONE_VS_BATCHED_ATOL)
+    np.testing.assert_allclose([r["test_loss"] for r in whole.results["runs"]],
+                               [r["test_loss"] for r in chunked.results["runs"]],
+                               atol=ALONE_VS_BATCHED_ATOL)
 
 
 def test_learning_rate_axis_trains_every_rate_for_every_seed():
@@ -158,3 +161,64 @@ def test_wall_time_counts_the_training_even_without_progress_output():
     shown = train_runs(TrainConfig(**{**SMALL, "progress": True}, seeds=2, max_epochs=30,
                                    patience=30), SPLIT, log=lambda *_: None)
     assert quiet.results["wall_time_s"] > 0.5 * shown.results["wall_time_s"]
+
+
+def test_a_padded_last_chunk_trains_every_seed_once():
+    """5 seeds in chunks of 2: the last chunk is padded to 2 and the padding dropped."""
+    five = train(seeds=5, seed_chunk=2, max_epochs=2)
+    alone = train(seed=4, seeds=2, max_epochs=2)  # seed 4 in a chunk of two, as above
+    assert [r["seed"] for r in five.results["runs"]] == [0, 1, 2, 3, 4]
+    assert jax.tree_util.tree_leaves(five.params)[0].shape[0] == 5
+    np.testing.assert_array_equal(leaves(five.params, 4)[0], leaves(alone.params, 0)[0])
+
+
+def test_diverged_runs_are_written_as_strict_json(tmp_path):
+    from fmnist_jax.api import train_jax as api_train
+
+    config = TrainConfig(**SMALL, seeds=2, learning_rates=(1e30,), max_epochs=2)
+    api_train(config, SPLIT, out=tmp_path / "run", log=lambda *_: None)
+    for name in ("results.json", "summary.json", "config.json"):
+        text = (tmp_path / "run" / name).read_text()
+        json.loads(text, parse_constant=lambda constant, name=name: pytest.fail(f"{constant} in {name}"))
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["runs"][0]["test_loss"] is None
+
+
+def test_checkpoint_every_zero_writes_no_checkpoints(tmp_path):
+    from fmnist_jax.api import train_jax as api_train
+
+    config = TrainConfig(**SMALL, max_epochs=2, checkpoint_every=0)
+    run = api_train(config, SPLIT, out=tmp_path / "run", log=lambda *_: None)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert run.results["runs"][0]["epochs"] == 2
+
+
+def test_restore_best_tests_the_best_epochs_parameters_end_to_end(tmp_path):
+    from fmnist_jax.api import train_jax as api_train
+
+    config = TrainConfig(**SMALL, max_epochs=40, patience=3, restore_best=True)
+    run = api_train(config, SPLIT, out=tmp_path / "run", log=lambda *_: None)
+    last = train(max_epochs=40, patience=3)
+    assert run.results["runs"][0]["best_epoch"] < run.results["runs"][0]["epochs"]
+    assert run.results["runs"][0]["test_loss"] != last.results["runs"][0]["test_loss"]
+    assert not np.array_equal(leaves(run.params)[0], leaves(last.params)[0])
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["restore_best"] is True
+
+
+@pytest.mark.real_data
+def test_the_command_trains_over_two_processes_and_process_0_writes(real_data_dir, tmp_path):
+    port = str(free_port())
+    args = ["train", "--model", "simple", "--seeds", "2", "--max-epochs", "1", "--quiet",
+            "--train-subset", "512", "--data-dir", str(real_data_dir),
+            "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    env = {**os.environ, "XLA_FLAGS": ""}
+    workers = [subprocess.Popen([sys.executable, "-m", "fmnist_jax", *args, "--process-id", str(i),
+                                 "--out", str(tmp_path / f"out{i}")], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for i in range(2)]
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=600)
+        assert worker.returncode == 0, stderr[-2000:]
+    results = json.loads((tmp_path / "out0" / "results.json").read_text())
+    assert [run["seed"] for run in results["runs"]] == [0, 1]
+    assert results["device"].startswith("2 x cpu")
+    assert not (tmp_path / "out1").exists()

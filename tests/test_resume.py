@@ -62,6 +62,34 @@ def test_resume_after_kill_is_bit_identical_to_an_uninterrupted_run(real_data_di
     assert not (killed / "checkpoints").exists()
 
 
+def test_an_interrupted_torch_run_resumes_bit_identical(real_data_dir, tmp_path):
+    """Model, optimizer, data order and RNG states come back whole: 2 seeds, killed in the
+    first seed's second epoch, resumed, end as an uninterrupted run."""
+    torch = pytest.importorskip("torch")
+    args = ["torch", *QUICK, "--max-epochs", "3", "--seeds", "2", "--data-dir", real_data_dir]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(fmnist_args(*args, "--out", straight), check=True, capture_output=True)
+    process = subprocess.Popen(fmnist_args(*args, "--out", killed), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    state = killed / "checkpoints" / "run-0-state.pt"
+    deadline = time.monotonic() + 300
+    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.kill()
+    process.wait()
+    assert state.exists() and not (killed / "results.json").exists(), "was not killed mid-run"
+    subprocess.run(fmnist_args("torch", "--resume", killed), check=True, capture_output=True)
+
+    runs = [json.loads((d / "results.json").read_text())["runs"] for d in (straight, killed)]
+    assert [{k: v for k, v in r.items() if k != "time_s"} for r in runs[0]] == \
+        [{k: v for k, v in r.items() if k != "time_s"} for r in runs[1]]
+    assert (straight / "history.csv").read_text() == (killed / "history.csv").read_text()
+    weights = [torch.load(d / "checkpoint.pt", weights_only=True) for d in (straight, killed)]
+    for run in weights[0]:
+        for name, tensor in weights[0][run].items():
+            assert torch.equal(tensor, weights[1][run][name]), (run, name)
+
+
 def test_resuming_a_directory_without_a_run_is_a_one_line_error(tmp_path):
     result = subprocess.run(fmnist_args("train", "--resume", tmp_path), capture_output=True,
                             text=True, check=False)

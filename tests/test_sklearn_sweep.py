@@ -144,7 +144,7 @@ def test_resume_skips_finished_configurations(tiny_data, tmp_path):
     rows = sweep.read_results(tmp_path / sweep.RESULTS_CSV)
     assert [row["name"] for row in rows] == ["base", "lr-0.1"]
     assert rows[0] == first
-    assert lines[0].startswith("sweep: 1 to run, 1 already in")
+    assert lines[0].startswith("sweep (sklearn): 1 fit(s) to run, 1 already in")
 
 
 def test_resume_refuses_results_run_with_other_settings(tiny_data, tmp_path):
@@ -186,7 +186,7 @@ def test_sigkilled_sweep_leaves_a_readable_csv_and_rerun_finishes_the_rest(tiny_
         process.wait()
     assert [row["name"] for row in sweep.read_results(path)] == ["lr-0.1"]
     lines = quiet_sweep("lr-0.1,base", tiny_data, tmp_path)
-    assert lines[0].startswith("sweep: 1 to run, 1 already in")
+    assert lines[0].startswith("sweep (sklearn): 1 fit(s) to run, 1 already in")
     assert [row["name"] for row in sweep.read_results(path)] == ["lr-0.1", "base"]
 
 
@@ -196,8 +196,60 @@ def test_summary_puts_ours_beside_the_studys(tiny_data, tmp_path):
     table = markdown(rows)
     ours = float(rows[0]["test_accuracy"])
     line = next(line for line in table.splitlines() if line.startswith("| lr-0.1 |"))
-    assert f"| {ours:.4f} | 0.8704 | {ours - 0.8704:+.4f} |" in line
-    assert "| base | base case | - | 0.8807 |" in table
+    assert f"| 1 | {ours:.4f} | n/a | 0.8704 | {ours - 0.8704:+.4f} |" in line
+    assert "| base | base case | 0 | - | - | 0.8807 |" in table
+
+
+def test_many_seeds_give_intervals_and_a_corrected_test_against_the_base_case(tiny_data,
+                                                                              tmp_path):
+    quiet_sweep("base,lr-0.1", tiny_data, tmp_path, seeds=range(3))
+    rows = sweep.read_results(tmp_path / sweep.RESULTS_CSV)
+    assert sorted((row["name"], row["random_state"]) for row in rows) == [
+        (name, str(seed)) for name in ("base", "lr-0.1") for seed in range(3)]
+    line = next(line for line in markdown(rows).splitlines() if line.startswith("| lr-0.1 |"))
+    cells = [cell.strip() for cell in line.split("|")[1:-1]]
+    assert cells[2] == "3" and "–" in cells[4] and cells[8].startswith(("+", "-"))
+    assert cells[9] != "-"  # Holm-adjusted Welch p-value against the base case
+
+
+def test_holm_correction_multiplies_the_smallest_p_value_by_the_number_of_tests():
+    from fmnist_jax.sweep_report import holm
+
+    adjusted = holm([0.01, 0.04, float("nan"), 0.03])
+    assert adjusted[0] == pytest.approx(0.03) and adjusted[3] == pytest.approx(0.06)
+    assert adjusted[1] == pytest.approx(0.06) and np.isnan(adjusted[2])
+
+
+def test_the_jax_engine_fits_every_seed_of_a_configuration_in_one_program(tiny_data, tmp_path):
+    lines = quiet_sweep("base,solver-adam", tiny_data, tmp_path, engine="jax", seeds=range(3))
+    rows = sweep.read_results(tmp_path / sweep.RESULTS_CSV)
+    assert len(rows) == 6 and {row["engine"] for row in rows} == {"jax"}
+    assert {row["n_iter"] for row in rows} == {"2"}
+    assert lines[0].startswith("sweep (jax): 6 fit(s) to run")
+    with pytest.raises(ConfigError, match="--engine jax"):
+        quiet_sweep("base", tiny_data, tmp_path, engine="sklearn")
+
+
+SIGINT_SWEEP = ["sweep", "--configs", "base", "--max-iter", "60", "--subset", "10000"]
+
+
+@pytest.mark.real_data
+def test_ctrl_c_during_a_fit_records_nothing_and_a_rerun_finishes_it(real_data_dir, tmp_path):
+    """sklearn catches Ctrl-C inside fit and returns early: that must not become a row."""
+    args = [sys.executable, "-m", "fmnist_jax", *SIGINT_SWEEP, "--out", str(tmp_path),
+            "--data-dir", str(real_data_dir)]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().startswith("sweep (sklearn): 1 fit(s) to run")
+    time.sleep(3)  # inside the fit: 60 iterations on 10000 images take far longer
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "run the same command again" in stderr and len(stderr.strip().splitlines()) == 1
+    assert sweep.read_results(tmp_path / sweep.RESULTS_CSV) == []
+    done = subprocess.run(args, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr
+    (row,) = sweep.read_results(tmp_path / sweep.RESULTS_CSV)
+    assert (row["n_iter"], row["converged"]) == ("60", "False")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -222,6 +274,7 @@ def test_cli_quick_run_writes_csv_summary_and_plots(real_data_dir, tmp_path, cap
     rows = sweep.read_results(tmp_path / sweep.RESULTS_CSV)
     assert [(row["name"], row["n_train"]) for row in rows] == [("base", "3000")]
     assert float(rows[0]["test_accuracy"]) > 0.5
-    for name in ("summary.md", "accuracy.png", "confusion_large.png"):
+    for name in ("summary.md", "accuracy.png", "confusion-base.png"):
         assert (tmp_path / name).stat().st_size > 0
+    assert not (tmp_path / "confusion_large.png").exists()  # the large model did not run
     assert "[done 1/1" in capsys.readouterr().out

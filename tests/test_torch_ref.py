@@ -10,19 +10,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from fmnist_jax.api import train_torch
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data import synthetic_split
 from fmnist_jax.rundir import read_history, read_json
 from torch_ref import cli
 from torch_ref.models import build_model
-from torch_ref.train import (
-    dataset,
-    datasets,
-    evaluate,
-    load_checkpoint,
-    train_and_evaluate,
-    train_run,
-)
+from torch_ref.train import dataset, datasets, evaluate, load_checkpoint, train_run
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_KEYS = {"seed", "learning_rate", "test_accuracy", "test_loss", "confusion_matrix", "epochs",
@@ -39,8 +33,7 @@ def tiny_run(tiny_split, tmp_path_factory):
     """Two seeds of the simple model, two epochs each, written to a run directory."""
     out = tmp_path_factory.mktemp("torch-run")
     config = TrainConfig(model="simple", max_epochs=2, seeds=2, progress=False)
-    results, _ = train_and_evaluate(config, tiny_split, out, torch.device("cpu"))
-    return out, results
+    return out, train_torch(config, tiny_split, out=out).results
 
 
 @pytest.mark.parametrize("model, weights", [
@@ -84,8 +77,8 @@ def test_checkpoint_holds_the_tested_weights(tiny_run, tiny_split):
     model = build_model("simple")
     model.load_state_dict(states["seed-1-lr-0.001"])
     loader = torch.utils.data.DataLoader(dataset(tiny_split.x_test, tiny_split.y_test), 1000)
-    assert evaluate(model, loader, torch.device("cpu"))["accuracy"] == \
-        results["runs"][1]["test_accuracy"]
+    assert evaluate(model, loader, torch.device("cpu"))["confusion_matrix"] == \
+        results["runs"][1]["confusion_matrix"]
 
 
 def test_same_seed_trains_the_same_run(tiny_split):
@@ -118,12 +111,11 @@ for name in ("jax", "jaxlib", "flax", "optax"):
 import torch
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data import synthetic_split
+from fmnist_jax.api import train_torch
 from torch_ref.cli import main
-from torch_ref.train import train_and_evaluate
 
 config = TrainConfig(model="simple", max_epochs=1, progress=False)
-train_and_evaluate(config, synthetic_split(128, 32, 32), {str(tmp_path / "run")!r},
-                   torch.device("cpu"))
+train_torch(config, synthetic_split(128, 32, 32), out={str(tmp_path / "run")!r})
 try:
     main(["--help"])
 except SystemExit as exit:

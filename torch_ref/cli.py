@@ -3,9 +3,7 @@
 import argparse
 
 from fmnist_jax.cli import run_reporting_errors
-from fmnist_jax.cli.options import add_training_options, config_from_args
-from fmnist_jax.data import load_source, study_split
-from fmnist_jax.rundir import new_run_dir
+from fmnist_jax.cli.options import OneLineParser, add_training_options, run_training
 from torch_ref import require_torch
 
 HELP = ("train the PyTorch reference (torch_ref) by the study's protocol, one seed after "
@@ -14,30 +12,16 @@ HELP = ("train the PyTorch reference (torch_ref) by the study's protocol, one se
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_options(parser)
-    parser.add_argument("--eval-batch-size", type=int, default=1000,
-                        help="images per evaluation batch (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Trains and writes the run directory; a missing PyTorch is a one-line ConfigError."""
+    """Trains (or resumes) and writes the run directory; a missing PyTorch is a one-line error."""
     require_torch()
-    from fmnist_jax.report import runs_table
-    from torch_ref.train import train_and_evaluate
-
-    config = config_from_args(args, eval_batch_size=args.eval_batch_size)
-    out = new_run_dir(args.out, "torch", config.model)
-    split = study_split(load_source(config.source, args.data_dir, config.progress))
-    config.validate(n_train=len(split.y_train))
-    results, summary = train_and_evaluate(config, split, out)
-    print(runs_table(results))
-    print()
-    print(summary["markdown"])
-    print(f"run directory: {out}")
-    return 0
+    return run_training("torch", args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m torch_ref`: the same options and output as `fmnist torch`."""
-    parser = argparse.ArgumentParser(prog="python -m torch_ref", description=HELP)
+    parser = OneLineParser(prog="python -m torch_ref", description=HELP)
     add_arguments(parser)
     return run_reporting_errors(parser.prog, run, parser.parse_args(argv))

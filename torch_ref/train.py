@@ -1,8 +1,11 @@
 """The study's protocol as a PyTorch user writes it: DataLoader, torch.optim.Adam, early stopping.
 
-`train_and_evaluate(config, split, out)` trains every seed and learning rate of a TrainConfig,
-one after the other, and writes the same run directory as `fmnist train` (see
-`fmnist_jax.rundir`), with the final weights in `checkpoint.pt`.
+`train_runs(config, split)` trains every seed and learning rate of a TrainConfig, one after the
+other, and returns the results (the run-directory format of `fmnist_jax.rundir`) and the final
+state_dicts. With a checkpoint directory it saves the running run's whole state (model,
+optimizer, data-order generator and global RNG, early-stopping state, history, time) every
+`config.checkpoint_every` epochs and each finished run once, and continues from what it finds
+there: on the CPU a resumed run ends bit-identical to an uninterrupted one.
 """
 
 import io
@@ -18,7 +21,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from fmnist_jax import protocol, rundir
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data import Split
-from fmnist_jax.report import write_summary
 from torch_ref.models import build_model
 
 
@@ -50,104 +52,170 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device,
-             bf16: bool = False) -> dict:
-    """Per-sample mean loss, accuracy and confusion matrix (rows true, columns predicted)."""
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, bf16: bool = False,
+             loss_definition: str = protocol.EVAL_LOSSES[0]) -> dict:
+    """Loss (by `loss_definition`, see `protocol.EVAL_LOSSES`), accuracy and confusion matrix
+    (rows true, columns predicted) over a loader that keeps the set's order."""
     model.eval()
-    loss_sum = torch.zeros((), device=device)
+    weights = torch.from_numpy(protocol.eval_loss_weights(len(loader.dataset), loss_definition))
+    loss = torch.zeros((), dtype=torch.float64, device=device)
     confusion = torch.zeros(protocol.NUM_CLASSES ** 2, dtype=torch.int64, device=device)
+    start = 0
     for images, labels in loader:
         images, labels = images.to(device), labels.to(device)
         with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
             logits = model(images).float()
-        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
+        losses = nn.functional.cross_entropy(logits, labels, reduction="none")
+        loss += (losses.double() * weights[start:start + len(labels)].to(device)).sum()
+        start += len(labels)
         confusion += torch.bincount(labels * protocol.NUM_CLASSES + logits.argmax(1),
                                     minlength=protocol.NUM_CLASSES ** 2)
     confusion = confusion.reshape(protocol.NUM_CLASSES, protocol.NUM_CLASSES).cpu()
-    n = int(confusion.sum())
-    return {"loss": loss_sum.item() / n, "accuracy": int(confusion.trace()) / n,
+    return {"loss": loss.item(), "accuracy": int(confusion.trace()) / int(confusion.sum()),
             "confusion_matrix": confusion.tolist()}
 
 
-def train_run(config: TrainConfig, data: dict[str, TensorDataset], seed: int,
-              learning_rate: float, device: torch.device) -> tuple[dict, dict]:
-    """Trains one seed to the early-stopping rule; returns its results entry and state_dict."""
-    torch.manual_seed(seed)
-    model = build_model(config.model).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    train_loader = DataLoader(data["train"], batch_size=config.batch_size, shuffle=True,
-                              generator=torch.Generator().manual_seed(seed),
-                              pin_memory=device.type == "cuda")
-    val_loader = DataLoader(data["val"], batch_size=config.eval_batch_size)
-    bf16 = config.precision == "bf16"
-    history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
-    best_loss, wait, best_epoch, epoch, stopped = math.inf, 0, 0, 0, None
-    best_state = None
-    start = time.perf_counter()
-    while stopped is None:
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        for images, labels in train_loader:
-            images, labels = images.to(device), labels.to(device)
-            loss_sum += train_step(model, optimizer, images, labels, bf16) * len(labels)
-        train_loss = loss_sum.item() / len(data["train"])
-        val = evaluate(model, val_loader, device, bf16)
-        epoch += 1
-        best_loss, wait = (float(v) for v in protocol.early_stopping_update(best_loss, wait,
-                                                                            val["loss"]))
-        if wait == 0:
-            best_epoch = epoch
-            if config.restore_best:
-                best_state = _cpu_state(model)
-        for name, value in zip(history, (train_loss, val["loss"], val["accuracy"])):
-            history[name].append(value)
-        if config.progress:
-            print(f"seed {seed} | lr {learning_rate:g} | epoch {epoch:4d} | train loss "
-                  f"{train_loss:.4f} | val loss {val['loss']:.4f} | val acc {val['accuracy']:.4f}"
-                  f" | wait {int(wait)} | {time.perf_counter() - start:7.1f} s", flush=True)
+class _Run:
+    """One seed's training: its model, optimizer, data order and early-stopping state, which
+    `state()` and `restore()` save and load whole."""
+
+    def __init__(self, config: TrainConfig, data: dict, seed: int, learning_rate: float,
+                 device: torch.device):
+        self.config, self.data, self.seed, self.lr, self.device = config, data, seed, learning_rate, device
+        torch.manual_seed(seed)
+        self.model = build_model(config.model).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=learning_rate)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.loader = DataLoader(data["train"], batch_size=config.batch_size, shuffle=True,
+                                 generator=self.generator, pin_memory=device.type == "cuda")
+        self.history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
+        self.best_loss, self.wait, self.best_epoch, self.epoch = math.inf, 0, 0, 0
+        self.best_state, self.stopped, self.elapsed = None, None, 0.0
+
+    def run_epoch(self) -> None:
+        bf16 = self.config.precision == "bf16"
+        self.model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        for images, labels in self.loader:
+            images, labels = images.to(self.device), labels.to(self.device)
+            loss_sum += train_step(self.model, self.optimizer, images, labels, bf16) * len(labels)
+        train_loss = loss_sum.item() / len(self.data["train"])
+        val = evaluate(self.model, DataLoader(self.data["val"], self.config.eval_batch_size),
+                       self.device, bf16, self.config.eval_loss)
+        self.epoch += 1
+        self.best_loss, self.wait = (float(v) for v in protocol.early_stopping_update(
+            self.best_loss, self.wait, val["loss"]))
+        if self.wait == 0:
+            self.best_epoch = self.epoch
+            if self.config.restore_best:
+                self.best_state = _cpu_state(self.model)
+        for name, value in zip(self.history, (train_loss, val["loss"], val["accuracy"])):
+            self.history[name].append(value)
         if not (math.isfinite(train_loss) and math.isfinite(val["loss"])):
-            stopped = "diverged"
-        elif protocol.should_stop(wait, epoch, config.patience, config.max_epochs):
-            stopped = "patience" if wait >= config.patience else "max_epochs"
-    time_s = time.perf_counter() - start
-    if config.restore_best and best_state is not None:
-        model.load_state_dict(best_state)
-    test = evaluate(model, DataLoader(data["test"], batch_size=config.eval_batch_size), device,
-                    bf16)
-    run = {"seed": seed, "learning_rate": learning_rate, "test_accuracy": test["accuracy"],
-           "test_loss": test["loss"], "confusion_matrix": test["confusion_matrix"],
-           "epochs": epoch, "stopped": stopped,
-           "best_val_loss": best_loss if math.isfinite(best_loss) else None,
-           "best_epoch": best_epoch, "time_s": time_s, "history": history}
-    return run, _cpu_state(model)
+            self.stopped = "diverged"
+        elif protocol.should_stop(self.wait, self.epoch, self.config.patience,
+                                  self.config.max_epochs):
+            self.stopped = "patience" if self.wait >= self.config.patience else "max_epochs"
+
+    def result(self) -> tuple[dict, dict]:
+        """Tests the run (its last or, with restore_best, its best weights): results entry and
+        the tested state_dict."""
+        if self.config.restore_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        test = evaluate(self.model, DataLoader(self.data["test"], self.config.eval_batch_size),
+                        self.device, self.config.precision == "bf16", self.config.eval_loss)
+        run = {"seed": self.seed, "learning_rate": self.lr, "test_accuracy": test["accuracy"],
+               "test_loss": test["loss"], "confusion_matrix": test["confusion_matrix"],
+               "epochs": self.epoch, "stopped": self.stopped,
+               "best_val_loss": self.best_loss if math.isfinite(self.best_loss) else None,
+               "best_epoch": self.best_epoch, "time_s": self.elapsed, "history": self.history}
+        return run, _cpu_state(self.model)
+
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(), "rng": torch.get_rng_state(),
+                "history": self.history, "best_state": self.best_state,
+                "counters": [self.best_loss, self.wait, self.best_epoch, self.epoch, self.elapsed]}
+
+    def restore(self, saved: dict) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["rng"])
+        self.history, self.best_state = saved["history"], saved["best_state"]
+        self.best_loss, self.wait, self.best_epoch, self.epoch, self.elapsed = saved["counters"]
 
 
-def train_and_evaluate(config: TrainConfig, split: Split, out: Path,
-                       device: torch.device | None = None) -> tuple[dict, dict]:
-    """Trains every (learning rate, seed) of `config`, writes the run directory `out` and its
-    summary; returns the results (with histories) and the summary."""
+def train_run(config: TrainConfig, data: dict, seed: int, learning_rate: float,
+              device: torch.device, checkpoint: Path | None = None, log=print) -> tuple[dict, dict]:
+    """Trains one seed to the early-stopping rule, saving its state to `checkpoint` every
+    `config.checkpoint_every` epochs (resuming from it when it exists); returns its results
+    entry and state_dict."""
+    run = _Run(config, data, seed, learning_rate, device)
+    if checkpoint is not None and checkpoint.exists():
+        run.restore(_load(checkpoint))
+    while run.stopped is None:
+        start = time.perf_counter()
+        run.run_epoch()
+        run.elapsed += time.perf_counter() - start
+        if config.progress:
+            log(f"seed {seed} | lr {learning_rate:g} | epoch {run.epoch:4d} | train loss "
+                f"{run.history['train_loss'][-1]:.4f} | val loss {run.history['val_loss'][-1]:.4f}"
+                f" | val acc {run.history['val_accuracy'][-1]:.4f} | wait {run.wait} | "
+                f"{run.elapsed:7.1f} s")
+        if checkpoint is not None and run.stopped is None and run.epoch % config.checkpoint_every == 0:
+            _save(checkpoint, run.state())
+    return run.result()
+
+
+def train_runs(config: TrainConfig, split: Split, checkpoint_dir: Path | None = None,
+               device: torch.device | None = None, log=print) -> tuple[dict, dict]:
+    """Trains every (learning rate, seed) of `config` one after the other; returns the results
+    (runs with histories) and the tested state_dicts keyed "seed-<n>-lr-<lr>"."""
     device = device or default_device()
     _set_precision(config.precision)
     data = datasets(split)
-    runs, checkpoint = [], {}
-    start = time.perf_counter()
-    for learning_rate in config.learning_rates:
-        for seed in range(config.seed, config.seed + config.seeds):
-            run, state = train_run(config, data, seed, learning_rate, device)
-            runs.append(run)
-            checkpoint[f"seed-{seed}-lr-{learning_rate:g}"] = state
-    results = {"framework": "torch", "model": config.model, "device": _describe(device),
-               "wall_time_s": time.perf_counter() - start, "compile_time_s": None, "runs": runs}
-    rundir.write_run(out, {**config.to_json(), "framework": "torch"}, results)
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    rundir.write_atomic(Path(out) / "checkpoint.pt", buffer.getvalue())
-    return results, write_summary(out)
+    runs, states = [], {}
+    pairs = [(seed, lr) for lr in config.learning_rates
+             for seed in range(config.seed, config.seed + config.seeds)]
+    for index, (seed, learning_rate) in enumerate(pairs):
+        done = checkpoint_dir and Path(checkpoint_dir) / f"run-{index}-done.pt"
+        if done and done.exists():
+            saved = _load(done)
+            run, state = saved["run"], saved["state"]
+        else:
+            running = checkpoint_dir and Path(checkpoint_dir) / f"run-{index}-state.pt"
+            run, state = train_run(config, data, seed, learning_rate, device,
+                                   running if config.checkpoint_every else None, log)
+            if done:
+                _save(done, {"run": run, "state": state})
+                running.unlink(missing_ok=True)
+        runs.append(run)
+        states[f"seed-{seed}-lr-{learning_rate:g}"] = state
+    results = {"framework": "torch", "model": config.model, "device": describe(device),
+               "wall_time_s": sum(run["time_s"] for run in runs), "compile_time_s": None,
+               "runs": runs}
+    return results, states
+
+
+def save_checkpoint(run_dir: Path, states: dict) -> None:
+    """The tested weights of a finished run directory: checkpoint.pt."""
+    _save(Path(run_dir) / "checkpoint.pt", states)
 
 
 def load_checkpoint(run_dir: Path) -> dict[str, dict]:
     """The state_dicts of a run directory's checkpoint.pt, keyed "seed-<n>-lr-<lr>"."""
-    return torch.load(Path(run_dir) / "checkpoint.pt", weights_only=True)
+    return _load(Path(run_dir) / "checkpoint.pt")
+
+
+def _save(path: Path, obj) -> None:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    rundir.write_atomic(path, buffer.getvalue())
+
+
+def _load(path: Path):
+    return torch.load(path, weights_only=True)
 
 
 def _cpu_state(model: nn.Module) -> dict:
@@ -156,13 +224,13 @@ def _cpu_state(model: nn.Module) -> dict:
 
 def _set_precision(precision: str) -> None:
     """float32 means full-precision matmuls and convolutions (no TF32, which cuDNN allows by
-    default); tf32 allows it for both; bf16 trains under autocast (see `train_run`)."""
+    default); tf32 allows it for both; bf16 trains under autocast (see `train_step`)."""
     tf32 = precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
 
 
-def _describe(device: torch.device) -> str:
+def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"cpu ({torch.get_num_threads()} threads)"

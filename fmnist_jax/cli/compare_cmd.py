@@ -13,21 +13,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path,
                         help="directory for compare.md, compare.json and compare.png "
                              "(default runs/compare-<time>, beside the default run directories)")
+    parser.add_argument("--force", action="store_true",
+                        help="compare runs even when their protocols differ (training images, "
+                             "patience, epochs cap, loss definition, ...), with a warning")
 
 
 def run(args) -> int:
-    from datetime import datetime
+    from fmnist_jax.compare import compare, write_comparison
+    from fmnist_jax.rundir import timestamped
 
-    from fmnist_jax.compare import compare, json_safe, markdown, plot
-    from fmnist_jax.rundir import write_atomic, write_json
-
-    comparison = compare(args.run_dirs)
-    out = args.out or Path("runs") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
-    out.mkdir(parents=True, exist_ok=True)
-    text = markdown(comparison)
-    write_atomic(out / "compare.md", text.encode())
-    write_json(out / "compare.json", json_safe(comparison))
-    plot(comparison, out / "compare.png")
-    print(text)
+    out = args.out or timestamped("compare")
+    print(write_comparison(compare(args.run_dirs, force=args.force), out))
     print(f"wrote {out / 'compare.md'}, compare.json and compare.png")
     return 0

@@ -1,10 +1,14 @@
-"""`fmnist sweep`: the study's scikit-learn MLPClassifier sweep, parallel and resumable."""
+"""`fmnist sweep`: the study's scikit-learn MLPClassifier sweep, many seeds, resumable, with
+either scikit-learn itself or its algorithm in JAX."""
 
 import argparse
-import time
+from pathlib import Path
 
-HELP = ("reproduce the study's scikit-learn MLPClassifier sweep: parallel, resumable, "
-        "our figures beside the published ones")
+from fmnist_jax.cli.options import add_data_options
+
+HELP = ("reproduce the study's scikit-learn MLPClassifier sweep with K seeds per configuration "
+        "(sklearn, parallel over joblib, or the same algorithm in JAX, seeds vmapped): "
+        "resumable, our intervals beside the published figures")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,11 +16,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the 20 configurations with the study's figures and exit")
     parser.add_argument("--configs", default="all",
                         help="comma-separated configuration names, or 'all' (default)")
+    parser.add_argument("--engine", choices=("sklearn", "jax"), default="sklearn",
+                        help="sklearn: MLPClassifier itself; jax: the same algorithm in JAX "
+                             "(float32), a configuration's seeds in one program (default "
+                             "%(default)s)")
+    parser.add_argument("--seeds", type=int, default=1, metavar="K",
+                        help="seeds per configuration: random_state seed, seed+1, ... "
+                             "(default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="first random_state (the study did not seed; default 0)")
     parser.add_argument("--n-jobs", type=int, default=1,
-                        help="configurations fitted in parallel; each fit gets cpu_count/N BLAS "
-                             "threads, and the longest (by the study's time) start first "
-                             "(default 1)")
-    parser.add_argument("--max-iter", type=int,
+                        help="sklearn engine: fits in parallel (joblib); each gets cpu_count/N "
+                             "BLAS threads, the longest (by the study's time) first (default 1)")
+    parser.add_argument("--max-iter", type=int, metavar="N",
                         help="override every configuration's max_iter (the study's: 10000)")
     parser.add_argument("--tol", type=float,
                         help="override tol (default sklearn's 1e-4, as the study's code; its "
@@ -24,13 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subset", type=int, metavar="N",
                         help="train on the first N training images, scaled like all 60000 "
                              "(quick runs; the test set stays whole)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="random_state of every MLPClassifier (the study did not seed; "
-                             "default 0)")
-    parser.add_argument("--data-dir", help="directory with the four Fashion-MNIST files "
-                                           "(default $FMNIST_DATA_DIR, else the user cache)")
+    parser.add_argument("--compare-with", type=Path, metavar="CSV",
+                        help="another sweep's results.csv to show beside ours (its first seed "
+                             "of each configuration), e.g. a single-seed sklearn sweep")
+    add_data_options(parser)
     parser.add_argument("--out", help="results directory; re-running into it skips finished "
-                                      "configurations (default runs/sklearn-sweep-<time>)")
+                                      "(configuration, seed) fits (default runs/sweep-<time>)")
 
 
 def list_grid() -> str:
@@ -49,15 +60,26 @@ def run(args: argparse.Namespace) -> int:
         print(list_grid())
         return 0
     from fmnist_jax import sklearn_sweep, sweep_report
+    from fmnist_jax.rundir import timestamped
 
     configs = sklearn_sweep.select(args.configs)
-    out = args.out or time.strftime("runs/sklearn-sweep-%Y%m%d-%H%M%S")
+    out = Path(args.out or timestamped("sweep"))
+    reference = None
+    if args.compare_with:  # each configuration's first row
+        rows = sklearn_sweep.read_results(args.compare_with)
+        reference = list({row["name"]: row for row in reversed(rows)}.values())
     data = sklearn_sweep.load_data(args.data_dir, args.subset)
-    rows = sklearn_sweep.run_sweep(
-        configs, data, out, n_jobs=args.n_jobs, seed=args.seed, max_iter=args.max_iter,
-        tol=args.tol, log=lambda line: print(line, flush=True),
-        on_row=lambda done: sweep_report.write_summary(out, done, plots=False))
-    sweep_report.write_summary(out, rows)
-    print(f"wrote {out}/results.csv, summary.md, {sweep_report.ACCURACY_PNG}, "
-          f"{sweep_report.CONFUSION_PNG}")
+    seeds = range(args.seed, args.seed + args.seeds)
+    try:
+        rows = sklearn_sweep.run_sweep(
+            configs, data, out, engine=args.engine, seeds=seeds, n_jobs=args.n_jobs,
+            max_iter=args.max_iter, tol=args.tol, log=lambda line: print(line, flush=True),
+            on_row=lambda done: sweep_report.write_summary(out, done, plots=False,
+                                                           reference_rows=reference))
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"the finished fits are in {out}/results.csv; run the same "
+                                "command again to fit the rest") from None
+    sweep_report.write_summary(out, rows, reference_rows=reference)
+    print(f"wrote {out}/results.csv, summary.md, {sweep_report.ACCURACY_PNG} and the confusion "
+          "heatmaps")
     return 0

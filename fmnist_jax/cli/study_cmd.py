@@ -1,0 +1,93 @@
+"""`fmnist study`: the whole study (models x frameworks, optionally the sweep), resumable,
+ending in one report beside the published figures."""
+
+from dataclasses import replace
+
+from fmnist_jax import protocol
+from fmnist_jax.cli.options import add_data_options
+from fmnist_jax.config import PRECISIONS, ConfigError
+
+HELP = ("reproduce the study: train every model in JAX and with the PyTorch reference (and "
+        "optionally the sklearn sweep) into one directory, resumably, and write report.md "
+        "beside the published figures")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--models",
+                        help="comma-separated models (default simple,big,cnn; with --quick "
+                             "simple,big)")
+    parser.add_argument("--frameworks", default="jax,torch",
+                        help="comma-separated frameworks: jax, torch (default %(default)s)")
+    parser.add_argument("--seeds", type=int, default=8, metavar="K",
+                        help="seeds per cell (default %(default)s)")
+    parser.add_argument("--sweep", default="none", metavar="none|CONFIGS|all",
+                        help="sklearn sweep configurations to run too (`fmnist sweep --list`); "
+                             "default none")
+    parser.add_argument("--sweep-subset", type=int, metavar="N",
+                        help="sweep on the first N training images")
+    parser.add_argument("--sweep-max-iter", type=int, metavar="N",
+                        help="override every sweep configuration's max_iter")
+    parser.add_argument("--out", metavar="DIR",
+                        help="study directory; running into it again skips finished cells and "
+                             "resumes interrupted ones (default runs/study-<time>)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the whole pipeline at toy scale in about a minute: simple and "
+                             "big, 2 seeds x 2 epochs on 2000 images per cell, a "
+                             "2-configuration sweep on 1000 images")
+    parser.add_argument("--max-epochs", type=int, default=protocol.MAX_EPOCHS, metavar="N",
+                        help="upper bound on epochs (default %(default)s)")
+    parser.add_argument("--patience", type=int, default=protocol.PATIENCE, metavar="N",
+                        help="early-stopping patience (default %(default)s)")
+    parser.add_argument("--train-subset", type=int, metavar="N",
+                        help="train on the first N of the 50000 training images")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="compute precision of every cell (default %(default)s)")
+    parser.add_argument("--eval-loss", choices=protocol.EVAL_LOSSES, default=protocol.EVAL_LOSSES[0],
+                        help="loss definition (default %(default)s, the study's)")
+    parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--checkpoint-every", type=int, default=10, metavar="EPOCHS",
+                        help="save each cell's state this often (default %(default)s)")
+    add_data_options(parser)
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress output")
+
+
+def names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def study_from_args(args):
+    from fmnist_jax.study import Study, quick
+
+    if args.quick:
+        study = quick()
+    else:
+        train = replace(Study().train, max_epochs=args.max_epochs, patience=args.patience,
+                        train_subset=args.train_subset, precision=args.precision,
+                        eval_loss=args.eval_loss, seed=args.seed,
+                        checkpoint_every=args.checkpoint_every)
+        sweep = () if args.sweep == "none" else tuple(c.name for c in _sweep_configs(args.sweep))
+        study = Study(seeds=args.seeds, train=train, sweep=sweep, sweep_subset=args.sweep_subset,
+                      sweep_max_iter=args.sweep_max_iter)
+    models = names(args.models) if args.models else study.models
+    study = replace(study, models=models, frameworks=names(args.frameworks),
+                    train=replace(study.train, progress=not args.quiet))
+    if args.seeds <= 0:
+        raise ConfigError(f"--seeds must be positive, got {args.seeds}")
+    return study.validate()
+
+
+def _sweep_configs(spec: str):
+    from fmnist_jax.sklearn_sweep import select
+
+    return select(spec)
+
+
+def run(args) -> int:
+    from fmnist_jax.rundir import timestamped
+    from fmnist_jax.study import run_study
+
+    study = study_from_args(args)
+    out = args.out or timestamped("study")
+    print(run_study(study, out, args.data_dir)["report"])
+    print(f"study directory: {out} (report.md, report.json, accuracy-<model>.png)")
+    return 0

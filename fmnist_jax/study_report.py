@@ -1,0 +1,177 @@
+"""The study's report: our JAX and torch_ref rows beside the published PyTorch table, the
+statistics between them, an accuracy plot per model and, when run, the sweep table.
+
+Only a cell that ran the study's protocol (all 50000 training images, patience 30, at most 1000
+epochs, the study's loss definition, last-epoch weights) is compared with the published row;
+a truncated cell is labelled as such and never called inside or outside the study's interval.
+"""
+
+import math
+from pathlib import Path
+
+from fmnist_jax import compare, report
+from fmnist_jax.plots import draw_accuracy_strip, figure, save
+from fmnist_jax.provenance import footer, provenance
+from fmnist_jax.published import PUBLISHED, STUDY_DESCRIPTION
+from fmnist_jax.rundir import write_atomic, write_json
+from fmnist_jax.stats import describe, published_interval, welch_from_stats
+
+FRAMEWORK_NAMES = {"jax": "JAX (ours)", "torch": "torch_ref (ours)"}
+
+
+def cell_summary(results: dict) -> dict:
+    """A cell's row: statistics of its finished runs, and how it deviates from the protocol."""
+    runs = [r for r in results["runs"] if r["stopped"] != "diverged"]
+    learning_rate = results["runs"][0]["learning_rate"]
+    return {"framework": results["framework"], "model": results["model"],
+            "device": results["device"], "diverged": len(results["runs"]) - len(runs),
+            "accuracy": describe([r["test_accuracy"] for r in runs]),
+            "loss": describe([r["test_loss"] for r in runs]),
+            "epochs": describe([r["epochs"] for r in runs]),
+            "time_s": describe([r["time_s"] for r in runs]),
+            "stopped": sorted({r["stopped"] for r in runs}),
+            "eval_loss": results.get("eval_loss"),
+            "deviations": report.deviations(results.get("protocol", {}), learning_rate),
+            "accuracies": [r["test_accuracy"] for r in runs]}
+
+
+def against_published(cell: dict) -> dict | None:
+    """Welch's test of a cell's mean accuracy and loss against the published row (from its
+    summary statistics), or None when the cell did not run the study's protocol."""
+    row = PUBLISHED.get(cell["model"])
+    if row is None or cell["deviations"] or cell["accuracy"]["n"] < 2:
+        return None
+    accuracy, loss = cell["accuracy"], cell["loss"]
+    low, high = published_interval(row.accuracy_mean, row.accuracy_std, row.count)
+    return {"accuracy": welch_from_stats(accuracy["mean"], accuracy["std"], accuracy["n"],
+                                         row.accuracy_mean, row.accuracy_std, row.count),
+            "loss": welch_from_stats(loss["mean"], loss["std"], loss["n"], row.loss_mean,
+                                     row.loss_std, row.count),
+            "inside_published_interval": bool(low <= accuracy["mean"] <= high)}
+
+
+def build(cells: dict, sweep_rows) -> dict:
+    """The report as data: per model, each cell's row, JAX vs torch_ref, each vs the study."""
+    models = {}
+    for (framework, model), results in cells.items():
+        models.setdefault(model, {})[framework] = cell_summary(results)
+    entries = {}
+    for model, by_framework in models.items():
+        entry = {"cells": by_framework,
+                 "published": {f: against_published(c) for f, c in by_framework.items()}}
+        if {"jax", "torch"} <= set(by_framework):
+            jax_cell, torch_cell = by_framework["jax"], by_framework["torch"]
+            entry["jax_minus_torch"] = {
+                "accuracy": compare.difference(torch_cell["accuracies"], jax_cell["accuracies"]),
+                "protocol_differences": sorted(set(jax_cell["deviations"])
+                                               ^ set(torch_cell["deviations"]))}
+        entries[model] = entry
+    return {"models": entries, "sweep": sweep_rows}
+
+
+def markdown(report_data: dict, record: dict) -> str:
+    lines = ["# The study, reproduced", "", STUDY_DESCRIPTION, "",
+             "## The PyTorch table: published, and ours", "",
+             ("| model | source | runs | success avg | success stdev | 95% CI | loss avg | "
+              "loss stdev | epochs avg | run time avg (s) | device | protocol |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for model, entry in report_data["models"].items():
+        study = PUBLISHED.get(model)
+        if study:
+            low, high = published_interval(study.accuracy_mean, study.accuracy_std, study.count)
+            lines.append(f"| {model} | study (published) | {study.count} | "
+                         f"{study.accuracy_mean:.4f} | {study.accuracy_std:.4f} | "
+                         f"{low:.4f}–{high:.4f} | {study.loss_mean:.4f} | {study.loss_std:.4f} | "
+                         f"– | {study.run_time_mean_s:.2f} | one GPU | the study's |")
+        for framework, cell in entry["cells"].items():
+            lines.append(_cell_row(model, framework, cell))
+    lines += ["", "Losses: " + "; ".join(sorted({
+        f"{FRAMEWORK_NAMES[f]} {model}: {report.loss_definition(c['eval_loss'])}"
+        for model, e in report_data["models"].items() for f, c in e["cells"].items()})) + ". "
+        "The published loss is the study's batch-mean test loss.", ""]
+    lines += ["## Statistics", ""]
+    for model, entry in report_data["models"].items():
+        lines += [f"### {model}", ""]
+        if "jax_minus_torch" in entry:
+            d = entry["jax_minus_torch"]
+            acc = d["accuracy"]
+            if math.isnan(acc["p_value"]):
+                lines.append("JAX − torch_ref, test accuracy: n/a (fewer than 2 runs on a side).")
+            else:
+                verdict = "differs" if acc["p_value"] < compare.ALPHA else "no significant difference"
+                lines.append(f"JAX − torch_ref, test accuracy: {acc['diff']:+.4f} (95% CI "
+                             f"{acc['ci_low']:+.4f} to {acc['ci_high']:+.4f}), Welch p = "
+                             f"{acc['p_value']:.3g}: {verdict} at p < {compare.ALPHA}.")
+            if d["protocol_differences"]:
+                lines.append("Warning: the two cells ran different protocols: "
+                             + "; ".join(d["protocol_differences"]) + ".")
+        for framework, published in entry["published"].items():
+            cell = entry["cells"][framework]
+            name = FRAMEWORK_NAMES[framework]
+            if published is None:
+                why = ("it did not run the study's protocol: " + "; ".join(cell["deviations"])
+                       if cell["deviations"] else "fewer than 2 runs or no published row")
+                lines.append(f"{name} against the published row: not compared ({why}).")
+                continue
+            where = "inside" if published["inside_published_interval"] else "outside"
+            lines.append(f"{name} against the published row: mean accuracy "
+                         f"{cell['accuracy']['mean']:.4f} is {where} the study's 95% interval; "
+                         f"accuracy difference {published['accuracy']['diff']:+.4f}, Welch p = "
+                         f"{published['accuracy']['p_value']:.3g}; loss difference "
+                         f"{published['loss']['diff']:+.4f}, Welch p = "
+                         f"{published['loss']['p_value']:.3g}.")
+        lines += ["", f"![{model}: test accuracy per run](accuracy-{model}.png)", ""]
+    if report_data["sweep"] is not None:
+        from fmnist_jax import sweep_report
+
+        table = sweep_report.markdown(report_data["sweep"]).split("\n", 2)[2]
+        lines += ["## The scikit-learn sweep", "", table]
+    return "\n".join(lines) + "\n" + footer(record)
+
+
+def _cell_row(model: str, framework: str, cell: dict) -> str:
+    accuracy, loss = cell["accuracy"], cell["loss"]
+    interval = ("n/a" if accuracy["n"] < 2 else f"{accuracy['ci_low']:.4f}–{accuracy['ci_high']:.4f}")
+    protocol = ("the study's" if not cell["deviations"]
+                else "truncated: " + "; ".join(cell["deviations"]))
+    diverged = f" ({cell['diverged']} diverged)" if cell["diverged"] else ""
+    return (f"| {model} | {FRAMEWORK_NAMES[framework]} | {accuracy['n']}{diverged} | "
+            f"{_num(accuracy['mean'])} | {_num(accuracy['std'])} | {interval} | "
+            f"{_num(loss['mean'])} | {_num(loss['std'])} | {_num(cell['epochs']['mean'], '.1f')} | "
+            f"{_num(cell['time_s']['mean'], '.1f')} | {cell['device']} | {protocol} |")
+
+
+def _num(value: float, spec: str = ".4f") -> str:
+    return "n/a" if value is None or math.isnan(value) else format(value, spec)
+
+
+def plot_model(out: Path, model: str, entry: dict) -> None:
+    """accuracy-<model>.png: each cell's runs beside the published interval (shown only when
+    some cell ran the study's protocol)."""
+    samples = [(FRAMEWORK_NAMES[f], cell["accuracies"]) for f, cell in entry["cells"].items()]
+    followed = any(not cell["deviations"] for cell in entry["cells"].values())
+    fig, (ax,) = figure(1, (2.2 * len(samples) + 3, 4.5))
+    draw_accuracy_strip(ax, samples, model, show_study=followed)
+    title = f"{model}: test accuracy per run (bar = mean)"
+    ax.set_title(title if followed else title + "\ntruncated protocol: not comparable with the study")
+    save(fig, out / f"accuracy-{model}.png")
+
+
+def write_report(out, study, cells: dict, sweep_rows) -> str:
+    """report.md, report.json and accuracy-<model>.png in `out`; returns the Markdown."""
+    out = Path(out)
+    data = build(cells, sweep_rows)
+    frameworks = tuple(dict.fromkeys(f for f, _ in cells)) + (("sklearn",) if sweep_rows else ())
+    record = provenance(frameworks)
+    text = markdown(data, record)
+    for model, entry in data["models"].items():
+        plot_model(out, model, entry)
+    write_json(out / "report.json", {**data, "study": _describe(study), "provenance": record})
+    write_atomic(out / "report.md", text.encode())
+    return text
+
+
+def _describe(study) -> dict:
+    return {"models": list(study.models), "frameworks": list(study.frameworks),
+            "seeds": study.seeds, "train": study.train.to_json(), "sweep": list(study.sweep),
+            "sweep_subset": study.sweep_subset, "sweep_max_iter": study.sweep_max_iter}

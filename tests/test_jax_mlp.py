@@ -1,0 +1,62 @@
+"""MLPClassifier's algorithm in JAX: fit for fit equal to scikit-learn's, and a proper estimator."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+
+from fmnist_jax import sklearn_check
+from fmnist_jax.data import sklearn_view, synthetic_raw
+from fmnist_jax.jax_mlp import JaxMLPClassifier
+
+
+@pytest.fixture(scope="module")
+def data():
+    x_train, y_train, x_test, y_test = sklearn_view(synthetic_raw(500, 200))
+    return x_train, y_train, x_test, y_test
+
+
+@pytest.mark.parametrize("case", sklearn_check.CASES)
+def test_each_solver_schedule_and_stopping_rule_fits_as_sklearn_does(data, case):
+    result = sklearn_check.check(case, data[0], data[1])
+    assert result.n_iter_sklearn == result.n_iter_jax, result
+    assert result.max_abs_diff <= result.tolerance, result
+
+
+def test_the_cases_cover_each_stopping_rule(data):
+    """The cases must really stop early where they say so (else they test nothing)."""
+    from sklearn.neural_network import MLPClassifier
+
+    for case in ("adam, training-loss stop", "sgd tanh, early stopping",
+                 "sgd adaptive, rate divided"):
+        params = {**sklearn_check.COMMON, **sklearn_check.CASES[case]}
+        fit = MLPClassifier(**params).fit(data[0], data[1])
+        assert fit.n_iter_ < params["max_iter"], case
+    adaptive = {**sklearn_check.COMMON, **sklearn_check.CASES["sgd adaptive, rate divided"]}
+    fit = MLPClassifier(**adaptive).fit(data[0], data[1])
+    assert fit._optimizer.learning_rate < adaptive["learning_rate_init"]
+
+
+def test_clone_and_cross_val_score_accept_it(data):
+    estimator = JaxMLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    assert clone(estimator).get_params() == estimator.get_params()
+    scores = cross_val_score(estimator, data[0], data[1], cv=2)
+    assert scores.shape == (2,) and np.all((scores > 0) & (scores <= 1))
+
+
+def test_seeds_fitted_together_equal_seeds_fitted_alone(data):
+    estimator = JaxMLPClassifier(hidden_layer_sizes=(8,), solver="sgd", max_iter=4,
+                                 learning_rate_init=0.01, dtype="float64")
+    together = estimator.fit_seeds(data[0], data[1], [3, 4])
+    alone = clone(estimator).set_params(random_state=4).fit(data[0], data[1])
+    np.testing.assert_allclose(together[1].coefs_[0], alone.coefs_[0], atol=1e-12)
+    assert not np.allclose(together[0].coefs_[0], together[1].coefs_[0])
+    assert together[0].random_state == 3 and together[1].n_iter_ == 4
+
+
+def test_predictions_are_class_labels_and_probabilities_sum_to_one(data):
+    fit = JaxMLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(data[0], data[1])
+    probabilities = fit.predict_proba(data[2])
+    np.testing.assert_allclose(probabilities.sum(1), 1, rtol=1e-5)
+    assert set(fit.predict(data[2])) <= set(range(10))
+    assert 0 <= fit.score(data[2], data[3]) <= 1

@@ -1,0 +1,75 @@
+"""`fmnist study`: every cell an ordinary run directory, resumable, one report beside the study."""
+
+import json
+
+import pytest
+
+from fmnist_jax.config import TrainConfig
+from fmnist_jax.data import synthetic_split
+from fmnist_jax.study import Study, cell_dir, run_study
+
+pytest.importorskip("torch")
+
+SPLIT = synthetic_split(n_train=256, n_val=64, n_test=64)
+TINY = TrainConfig(max_epochs=2, batch_size=32, eval_batch_size=64, progress=False,
+                   checkpoint_every=1)
+
+
+def tiny_study(**overrides) -> Study:
+    return Study(**{"models": ("simple",), "seeds": 2, "train": TINY, **overrides})
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    return out, run_study(tiny_study(), out, split=SPLIT, log=lambda *_: None)
+
+
+def test_each_cell_is_a_run_directory_of_its_framework(finished):
+    out, outcome = finished
+    for framework in ("jax", "torch"):
+        path = cell_dir(out, framework, "simple")
+        results = json.loads((path / "results.json").read_text())
+        assert results["framework"] == framework and len(results["runs"]) == 2
+        assert not (path / "checkpoints").exists()
+    assert set(outcome["cells"]) == {("jax", "simple"), ("torch", "simple")}
+
+
+def test_report_sets_a_truncated_cell_apart_from_the_published_figures(finished):
+    out, outcome = finished
+    text = (out / "report.md").read_text()
+    assert text == outcome["report"]
+    assert "| simple | study (published) | 6 | 0.8917 |" in text
+    assert "truncated: n_train 256 (study: 50000); max_epochs 2 (study: 1000)" in text
+    assert "against the published row: not compared" in text
+    assert "inside" not in text and "outside" not in text
+    assert "JAX − torch_ref, test accuracy" in text
+    assert (out / "accuracy-simple.png").read_bytes().startswith(b"\x89PNG")
+    json.loads((out / "report.json").read_text(), parse_constant=pytest.fail)
+
+
+def test_a_second_run_skips_the_finished_cells(finished):
+    out, outcome = finished
+    messages = []
+    again = run_study(tiny_study(), out, split=SPLIT, log=messages.append)
+    assert all("is finished" in m for m in messages) and len(messages) == 2
+    assert again["cells"][("jax", "simple")]["runs"] == outcome["cells"][("jax", "simple")]["runs"]
+
+
+def test_cells_of_another_study_into_the_same_directory_join_the_report(finished, tmp_path):
+    out, _ = finished
+    more = run_study(tiny_study(models=("big",), frameworks=("jax",), seeds=1), out, split=SPLIT,
+                     log=lambda *_: None)
+    assert set(more["cells"]) == {("jax", "simple"), ("torch", "simple"), ("jax", "big")}
+    assert "| big | JAX (ours) | 1 |" in more["report"]
+
+
+def test_an_interrupted_cell_of_other_settings_is_refused(tmp_path):
+    from fmnist_jax.config import ConfigError
+
+    path = cell_dir(tmp_path, "jax", "simple")
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({**TrainConfig(model="simple", seeds=5)
+                                                   .to_json(), "framework": "jax"}))
+    with pytest.raises(ConfigError, match="interrupted run of other settings"):
+        run_study(tiny_study(frameworks=("jax",)), tmp_path, split=SPLIT, log=lambda *_: None)
