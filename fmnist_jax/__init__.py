@@ -12,7 +12,7 @@ without JAX installed.
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "TrainConfig": "fmnist_jax.config", "ConfigError": "fmnist_jax.config",

@@ -110,6 +110,13 @@ def patches_3x3(x: jax.Array) -> jax.Array:
                            axis=-1)
 
 
+def _kernel_and_bias(module: nn.Module, kernel_shape: tuple[int, ...]):
+    """A layer's parameters, named and initialised like `nn.Dense`'s and `nn.Conv`'s."""
+    kernel = module.param("kernel", module.kernel_init, kernel_shape, module.param_dtype)
+    bias = module.param("bias", module.bias_init, (kernel_shape[-1],), module.param_dtype)
+    return kernel, bias
+
+
 class Dense(nn.Module):
     """`nn.Dense` computed by `matmul` in `dtype` (default: the input's and kernel's)."""
 
@@ -122,9 +129,7 @@ class Dense(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features),
-                            self.param_dtype)
-        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+        kernel, bias = _kernel_and_bias(self, (x.shape[-1], self.features))
         dtype = self.dtype or jnp.result_type(x, kernel)
         return (matmul(x.astype(dtype), kernel, self.precision) + bias).astype(dtype)
 
@@ -149,9 +154,7 @@ class Conv(nn.Module):
     @nn.compact
     def __call__(self, x):
         channels = x.shape[-1]
-        kernel = self.param("kernel", self.kernel_init, (3, 3, channels, self.features),
-                            self.param_dtype)
-        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+        kernel, bias = _kernel_and_bias(self, (3, 3, channels, self.features))
         dtype = self.dtype or jnp.result_type(x, kernel)
         x = x.astype(dtype)
         if self.impl == "lax":

@@ -202,7 +202,7 @@ def test_every_json_file_records_its_provenance(real_data_dir, tmp_path):
     for name in ("config.json", "results.json", "summary.json"):
         record = strict_json(out / name)["provenance"]
         assert record["versions"]["jax"] and record["versions"]["numpy"], name
-        assert record["command"].startswith("fmnist train") or "train" in record["command"]
+        assert record["command"] and record["git_commit"] and record["date"], name
         assert record["data"]["sha256"]["train-images-idx3-ubyte.gz"] == \
             FILES["train_images"].gz_sha256, name
     assert "Made by" in (out / "summary.md").read_text()

@@ -23,17 +23,22 @@ def finished(run_dir):
     return results["runs"], params
 
 
-def kill_after_first_checkpoint(out, data_dir, seeds):
-    process = subprocess.Popen(fmnist_args("train", *QUICK, "--seeds", seeds, "--out", out,
-                                           "--data-dir", data_dir),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    state = out / "checkpoints" / "chunk-0-state.msgpack"
+def kill_once_saved(args, out, state_file):
+    """Runs `fmnist *args --out out` and SIGKILLs it as soon as it saved `state_file`."""
+    process = subprocess.Popen(fmnist_args(*args, "--out", out), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    state = out / "checkpoints" / state_file
     deadline = time.monotonic() + 300
     while not state.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.02)
     process.kill()
     process.wait()
     assert state.exists() and not (out / "results.json").exists(), "was not killed mid-run"
+
+
+def kill_after_first_checkpoint(out, data_dir, seeds):
+    kill_once_saved(["train", *QUICK, "--seeds", seeds, "--data-dir", data_dir], out,
+                    "chunk-0-state.msgpack")
 
 
 @pytest.mark.real_data
@@ -69,15 +74,7 @@ def test_an_interrupted_torch_run_resumes_bit_identical(real_data_dir, tmp_path)
     args = ["torch", *QUICK, "--max-epochs", "3", "--seeds", "2", "--data-dir", real_data_dir]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     subprocess.run(fmnist_args(*args, "--out", straight), check=True, capture_output=True)
-    process = subprocess.Popen(fmnist_args(*args, "--out", killed), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    state = killed / "checkpoints" / "run-0-state.pt"
-    deadline = time.monotonic() + 300
-    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.kill()
-    process.wait()
-    assert state.exists() and not (killed / "results.json").exists(), "was not killed mid-run"
+    kill_once_saved(args, killed, "run-0-state.pt")
     subprocess.run(fmnist_args("torch", "--resume", killed), check=True, capture_output=True)
 
     runs = [json.loads((d / "results.json").read_text())["runs"] for d in (straight, killed)]

@@ -133,8 +133,12 @@ def test_padding_in_a_batch_does_not_change_the_step():
     alone = step(state.params, state.opt_state, images, labels, np.ones(8, np.float32))
     masked = step(state.params, state.opt_state, *padded,
                   np.concatenate([np.ones(8), np.zeros(24)]).astype(np.float32))
-    for a, b in zip(jax.tree_util.tree_leaves(alone), jax.tree_util.tree_leaves(masked)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(alone[2], masked[2], rtol=1e-6)  # the batch's loss sum
+    # Adam's first moment is 0.1 x the gradient (its update, lr g / (|g| + eps), would magnify
+    # the rounding of a batch of 32 against one of 8 near g = 0)
+    first_moments = [s.inner_state[0].mu for s in (alone[1], masked[1])]
+    for a, b in zip(*map(jax.tree_util.tree_leaves, first_moments)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(np.abs(b).max()))
 
 
 def test_tf32_precision_trains_with_float32_parameters():

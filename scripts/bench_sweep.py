@@ -1,0 +1,69 @@
+"""The sweep's engines side by side: scikit-learn's MLPClassifier against its algorithm in JAX.
+
+The same configuration, the same data and the same number of epochs (tol 0, so no fit stops
+early), in one process: sklearn's fit (its BLAS threads on every core), then the JAX engine
+with 1 seed and with K seeds in one program (wall time including compilation, and the
+compilation alone, measured as a 1-epoch fit of the same program shape). A noisy machine:
+compare the ratios.
+
+    python scripts/bench_sweep.py --json results/bench-sweep-cpu.json
+"""
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from fmnist_jax.provenance import provenance
+from fmnist_jax.sklearn_sweep import BY_NAME, load_data, make_estimator
+
+
+def timed_fit(fit) -> float:
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: the epochs are fixed on purpose
+        fit()
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="base", help="sweep configuration (default base)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of every fit (default 10)")
+    parser.add_argument("--seeds", type=int, default=8, help="K of the many-seed fit (default 8)")
+    parser.add_argument("--subset", type=int, help="first N training images (default all 60000)")
+    parser.add_argument("--data-dir", help="directory with the four Fashion-MNIST files")
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    args = parser.parse_args(argv)
+    x, y, _, _ = load_data(args.data_dir, args.subset)
+    config = BY_NAME[args.config]
+    fixed = {"max_iter": args.epochs, "tol": 0.0}
+
+    def estimator(engine: str, **extra):
+        made = make_estimator(config, 0, engine=engine, **fixed)
+        return made.set_params(n_iter_no_change=args.epochs, **extra)
+
+    sklearn_s = timed_fit(lambda: estimator("sklearn").fit(x, y))
+    compile_s = timed_fit(lambda: estimator("jax", max_iter=1).fit_seeds(x, y, [0]))
+    one_s = timed_fit(lambda: estimator("jax").fit_seeds(x, y, [0]))
+    many_s = timed_fit(lambda: estimator("jax").fit_seeds(x, y, list(range(args.seeds))))
+    figures = {"config": args.config, "epochs": args.epochs, "n_train": len(x),
+               "sklearn_s": sklearn_s, "jax_1_seed_s": one_s,
+               f"jax_{args.seeds}_seeds_s": many_s, "jax_compile_and_1_epoch_s": compile_s,
+               "speedup_1_seed": sklearn_s / one_s,
+               f"{args.seeds}_seeds_over_1_seed": many_s / one_s,
+               "speedup_per_seed": sklearn_s * args.seeds / many_s,
+               "provenance": provenance(("jax", "sklearn"))}
+    print(f"{args.config}, {args.epochs} epochs on {len(x)} images: sklearn {sklearn_s:.1f} s | "
+          f"JAX 1 seed {one_s:.1f} s ({sklearn_s / one_s:.1f}x faster) | JAX {args.seeds} seeds "
+          f"{many_s:.1f} s ({many_s / one_s:.2f}x one seed; {sklearn_s * args.seeds / many_s:.1f}x "
+          f"sklearn per seed) | JAX compilation + 1 epoch {compile_s:.1f} s")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
