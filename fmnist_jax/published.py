@@ -16,6 +16,16 @@ class PublishedRow:
     run_time_mean_s: float
     run_time_std_s: float
 
+    def cells(self) -> dict[str, str]:
+        """The row's figures formatted for a Markdown table, its 95% interval included."""
+        from fmnist_jax.stats import published_interval
+
+        low, high = published_interval(self.accuracy_mean, self.accuracy_std, self.count)
+        return {"count": str(self.count), "accuracy": f"{self.accuracy_mean:.4f}",
+                "accuracy_std": f"{self.accuracy_std:.4f}", "interval": f"{low:.4f}–{high:.4f}",
+                "loss": f"{self.loss_mean:.4f}", "loss_std": f"{self.loss_std:.4f}",
+                "time": f"{self.run_time_mean_s:.2f}", "time_std": f"{self.run_time_std_s:.2f}"}
+
 
 PUBLISHED = {
     "simple": PublishedRow(6, 0.8917, 0.0023, 0.5799, 0.0160, 24.97, 1.44),

@@ -89,13 +89,11 @@ def markdown(results: dict, rows: list[dict]) -> str:
                      f"{_cell(r['loss_avg'])} | {_cell(r['loss_stdev'])} | "
                      f"{_cell(r['run_time_avg_s'], '.2f')} | {_cell(r['run_time_stdev_s'], '.2f')} | "
                      f"{_cell(r['epochs_avg'], '.1f')} |")
-    study = PUBLISHED.get(results["model"])
-    if study:
-        low, high = published_interval(study.accuracy_mean, study.accuracy_std, study.count)
-        lines.append(f"| study | 0.001 | {study.count} | – | {study.accuracy_mean:.4f} | "
-                     f"{study.accuracy_std:.4f} | {low:.4f}–{high:.4f} | {study.loss_mean:.4f} | "
-                     f"{study.loss_std:.4f} | {study.run_time_mean_s:.2f} | "
-                     f"{study.run_time_std_s:.2f} | – |")
+    if results["model"] in PUBLISHED:
+        c = PUBLISHED[results["model"]].cells()
+        lines.append(f"| study | 0.001 | {c['count']} | – | {c['accuracy']} | {c['accuracy_std']} | "
+                     f"{c['interval']} | {c['loss']} | {c['loss_std']} | {c['time']} | "
+                     f"{c['time_std']} | – |")
     lines += ["", f"Run time: {rows[0]['time_basis']}; the whole program took "
                   f"{results['wall_time_s']:.2f} s of training"
               + (f" after {results['compile_time_s']:.2f} s of compilation."

@@ -76,19 +76,18 @@ def markdown(report_data: dict, record: dict) -> str:
               "loss stdev | epochs avg | run time avg (s) | device | protocol |"),
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for model, entry in report_data["models"].items():
-        study = PUBLISHED.get(model)
-        if study:
-            low, high = published_interval(study.accuracy_mean, study.accuracy_std, study.count)
-            lines.append(f"| {model} | study (published) | {study.count} | "
-                         f"{study.accuracy_mean:.4f} | {study.accuracy_std:.4f} | "
-                         f"{low:.4f}–{high:.4f} | {study.loss_mean:.4f} | {study.loss_std:.4f} | "
-                         f"– | {study.run_time_mean_s:.2f} | one GPU | the study's |")
+        if model in PUBLISHED:
+            c = PUBLISHED[model].cells()
+            lines.append(f"| {model} | study (published) | {c['count']} | {c['accuracy']} | "
+                         f"{c['accuracy_std']} | {c['interval']} | {c['loss']} | {c['loss_std']} | "
+                         f"– | {c['time']} | one GPU | the study's |")
         for framework, cell in entry["cells"].items():
             lines.append(_cell_row(model, framework, cell))
-    lines += ["", "Losses: " + "; ".join(sorted({
-        f"{FRAMEWORK_NAMES[f]} {model}: {report.loss_definition(c['eval_loss'])}"
-        for model, e in report_data["models"].items() for f, c in e["cells"].items()})) + ". "
-        "The published loss is the study's batch-mean test loss.", ""]
+    by_cell = {f"{FRAMEWORK_NAMES[f]} {model}": report.loss_definition(c["eval_loss"])
+               for model, e in report_data["models"].items() for f, c in e["cells"].items()}
+    losses = (f"every cell: {next(iter(by_cell.values()))}" if len(set(by_cell.values())) == 1
+              else "; ".join(f"{cell}: {text}" for cell, text in by_cell.items()))
+    lines += ["", f"Losses, {losses}. The published loss is the study's batch-mean test loss.", ""]
     lines += ["## Statistics", ""]
     for model, entry in report_data["models"].items():
         lines += [f"### {model}", ""]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the study's whole scikit-learn MLPClassifier sweep (SEED.md section 1): the 20
 # configurations on all 60000 training images, max_iter 10000, sklearn's default tol (1e-4),
-# random_state 0, then summary.md, accuracy.png and confusion_large.png beside results.csv.
+# random_state 0, then summary.md, accuracy.png and the confusion heatmaps beside results.csv.
 #
 # The study's fits add up to about 4800 s on 8 BLAS threads, one configuration at a time; the
 # longest single fit is neurons-500 (730 s). Configurations run N_JOBS at a time, the longest

@@ -206,3 +206,20 @@ def test_every_json_file_records_its_provenance(real_data_dir, tmp_path):
         assert record["data"]["sha256"]["train-images-idx3-ubyte.gz"] == \
             FILES["train_images"].gz_sha256, name
     assert "Made by" in (out / "summary.md").read_text()
+
+
+def test_every_option_of_every_command_has_help_text():
+    from fmnist_jax.cli import build_parser
+
+    _, subparsers = build_parser()
+    for name, parser in subparsers.items():
+        for action in parser._actions:
+            assert action.help, f"fmnist {name} {'/'.join(action.option_strings) or action.dest}"
+    model = next(a for a in subparsers["train"]._actions if "--model" in a.option_strings)
+    assert "required unless --resume" in model.help
+
+
+def test_a_typo_in_an_option_is_one_line_naming_the_subcommand():
+    result = fmnist("train", "--modle", "simple")
+    assert_one_line_error(result, "fmnist train: error: unrecognized arguments: --modle simple",
+                          "fmnist train --help")

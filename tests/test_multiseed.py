@@ -65,16 +65,16 @@ def test_the_same_seeds_give_bit_identical_results_in_two_runs():
         np.testing.assert_array_equal(a, b)
 
 
-def test_seed_chunks_agree_to_float32_rounding():
-    """Another chunk size is another compiled program (batched matmuls of another shape):
-    the same seeds agree to rounding, not bit for bit."""
+def test_seed_chunks_of_two_or_more_train_bit_identical_parameters():
+    """On one device a batched matmul computes each run alone, whatever the batch: chunks of
+    2 and of 4 give the same parameters bit for bit; the test pass, another program shape,
+    agrees to rounding."""
     whole = train(seeds=4, max_epochs=3)
     chunked = train(seeds=4, max_epochs=3, seed_chunk=2)
     for a, b in zip(leaves(whole.params), leaves(chunked.params)):
-        np.testing.assert_allclose(a, b, atol=ALONE_VS_BATCHED_ATOL)
+        np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose([r["test_loss"] for r in whole.results["runs"]],
-                               [r["test_loss"] for r in chunked.results["runs"]],
-                               atol=ALONE_VS_BATCHED_ATOL)
+                               [r["test_loss"] for r in chunked.results["runs"]], rtol=1e-6)
 
 
 def test_learning_rate_axis_trains_every_rate_for_every_seed():
@@ -122,12 +122,20 @@ def parse_result(stdout: str) -> dict:
     return json.loads(next(line for line in stdout.splitlines() if line.startswith("RESULT "))[7:])
 
 
-def test_sharding_seeds_over_four_devices_gives_the_same_results():
+# Over 4 devices each device runs a sharded program, which sums in another order than the
+# same runs on one device (measured: 3e-6 in most parameters after an epoch). Adam's first
+# updates, lr * g / (|g| + eps), magnify that near g = 0 (slope lr / eps = 1e5): single
+# parameters drift up to 1e-2 apart within two epochs, so runs agree statistically, not bit
+# for bit. The tolerance: 2 of these 100 test images, and 0.02 in test loss.
+SHARDED_ACCURACY_TOLERANCE, SHARDED_LOSS_TOLERANCE = 0.02, 0.02
+
+
+def test_sharding_seeds_over_four_devices_agrees_within_the_stated_tolerance():
     one, four = run_with_devices(1), run_with_devices(4)
     assert (one["devices"], four["devices"]) == (1, 4)
     for (acc_1, loss_1), (acc_4, loss_4) in zip(one["runs"], four["runs"]):
-        assert acc_1 == acc_4
-        assert loss_1 == pytest.approx(loss_4, abs=ALONE_VS_BATCHED_ATOL)
+        assert acc_1 == pytest.approx(acc_4, abs=SHARDED_ACCURACY_TOLERANCE)
+        assert loss_1 == pytest.approx(loss_4, abs=SHARDED_LOSS_TOLERANCE)
 
 
 def free_port() -> int:

@@ -23,6 +23,18 @@ def finished(run_dir):
     return results["runs"], params
 
 
+def assert_same_runs(straight, resumed):
+    """Results (but their times), parameters and histories of two run directories are equal."""
+    (runs_a, params_a), (runs_b, params_b) = finished(straight), finished(resumed)
+    assert [{k: v for k, v in run.items() if k != "time_s"} for run in runs_a] == \
+        [{k: v for k, v in run.items() if k != "time_s"} for run in runs_b]
+    flat_a, flat_b = serialization.to_state_dict(params_a), serialization.to_state_dict(params_b)
+    for layer in flat_a:
+        for name in flat_a[layer]:
+            np.testing.assert_array_equal(flat_a[layer][name], flat_b[layer][name])
+    assert (straight / "history.csv").read_text() == (resumed / "history.csv").read_text()
+
+
 def kill_once_saved(args, out, state_file):
     """Runs `fmnist *args --out out` and SIGKILLs it as soon as it saved `state_file`."""
     process = subprocess.Popen(fmnist_args(*args, "--out", out), stdout=subprocess.DEVNULL,
@@ -56,14 +68,7 @@ def test_resume_after_kill_is_bit_identical_to_an_uninterrupted_run(real_data_di
     subprocess.run(fmnist_args("train", "--resume", killed, "--data-dir", real_data_dir),
                    check=True, capture_output=True)
 
-    (runs_a, params_a), (runs_b, params_b) = finished(straight), finished(killed)
-    drop_times = [{k: v for k, v in run.items() if k != "time_s"} for run in runs_a]
-    assert drop_times == [{k: v for k, v in run.items() if k != "time_s"} for run in runs_b]
-    flat_a, flat_b = serialization.to_state_dict(params_a), serialization.to_state_dict(params_b)
-    for layer in flat_a:
-        for name in flat_a[layer]:
-            np.testing.assert_array_equal(flat_a[layer][name], flat_b[layer][name])
-    assert (straight / "history.csv").read_text() == (killed / "history.csv").read_text()
+    assert_same_runs(straight, killed)
     assert not (killed / "checkpoints").exists()
 
 
@@ -92,3 +97,13 @@ def test_resuming_a_directory_without_a_run_is_a_one_line_error(tmp_path):
                             text=True, check=False)
     assert result.returncode == 2 and "holds no interrupted run" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.real_data
+def test_resume_after_a_finished_chunk_keeps_it_and_trains_the_rest(real_data_dir, tmp_path):
+    args = ["train", *QUICK, "--seeds", "4", "--seed-chunk", "2", "--data-dir", real_data_dir]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(fmnist_args(*args, "--out", straight), check=True, capture_output=True)
+    kill_once_saved(args, killed, "chunk-0-done.msgpack")
+    subprocess.run(fmnist_args("train", "--resume", killed), check=True, capture_output=True)
+    assert_same_runs(straight, killed)
