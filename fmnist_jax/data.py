@@ -233,7 +233,7 @@ def describe_source(source: str = "raw", data_dir=None) -> dict:
 
 
 def study_split(raw: RawData, n_train: int = TRAIN_SIZE, n_val: int = VALIDATION_SIZE) -> Split:
-    """SEED.md section 2: the first 50000 train images train, the next (last) 10000 validate."""
+    """The study's split: the first 50000 train images train, the next (last) 10000 validate."""
 
     def pixels(images: np.ndarray) -> np.ndarray:
         return (images.astype(np.float32) / 255.0)[..., None]
@@ -247,7 +247,7 @@ def study_split(raw: RawData, n_train: int = TRAIN_SIZE, n_val: int = VALIDATION
 
 
 def sklearn_view(raw: RawData):
-    """SEED.md section 1: flattened images, StandardScaler fit on all 60000 training images."""
+    """The study's sklearn view: flattened images, StandardScaler fit on all 60000 training images."""
     from sklearn.preprocessing import StandardScaler
 
     x_train = raw.train_images.reshape(len(raw.train_images), -1).astype(np.float64)

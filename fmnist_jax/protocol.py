@@ -1,7 +1,7 @@
 """The study's training protocol, defined once for every framework (numpy-only, no JAX).
 
-SEED.md section 2: three architectures, Adam at PyTorch's defaults, batches of 128, and early
-stopping once the mean validation loss has not improved on its best for 30 epochs.
+The study's PyTorch protocol: three architectures, Adam at PyTorch's defaults, batches of 128,
+and early stopping once the validation loss has not improved on its best for 30 epochs.
 
 Both frameworks measure the same way: an epoch's train loss is the per-sample mean over its
 mini-batches (the last batch of a 50000-image epoch holds 80 images and is kept, as PyTorch's

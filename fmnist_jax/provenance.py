@@ -77,7 +77,7 @@ def provenance(frameworks=("jax",), device: str | None = None, data: dict | None
 def footer(record: dict) -> str:
     """The provenance record as Markdown lines for the end of a report."""
     versions = ", ".join(f"{name} {version}" for name, version in record["versions"].items()
-                         if version)
+                         if version and name != "fmnist-jax")
     lines = ["", "---", f"Made by `{record['command']}` on {record['date']}, fmnist-jax "
              f"{record['package']} (commit {record['git_commit'] or 'unknown'}); {versions}; "
              f"Python {record['python']} on {record['platform']}, CPU {record['cpu']}"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fmnist_jax import api, rundir
 from fmnist_jax.config import ConfigError, TrainConfig
+from fmnist_jax.data import describe_source
 
 FRAMEWORKS = ("jax", "torch")
 MODELS = ("simple", "big", "cnn")
@@ -68,16 +69,17 @@ def run_study(study: Study, out, data_dir=None, log=print, split=None) -> dict:
     study.validate()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    source = None if split else describe_source(study.train.source, data_dir)
     split = split or api.load_split(study.cell_config(study.models[0]), data_dir)
     cells = finished_cells(out)
     sweep_rows = _finished_sweep(out)
     for model in study.models:
         for framework in study.frameworks:
             cells[(framework, model)] = _run_cell(study, out, framework, model, split, data_dir, log)
-            write_report(out, study, _ordered(cells), sweep_rows)
+            write_report(out, study, _ordered(cells), sweep_rows, source)
     if study.sweep:
         sweep_rows = _run_sweep(study, out, data_dir, log)
-    text = write_report(out, study, _ordered(cells), sweep_rows)
+    text = write_report(out, study, _ordered(cells), sweep_rows, source)
     return {"cells": _ordered(cells), "sweep": sweep_rows, "report": text}
 
 
@@ -125,7 +127,7 @@ def _run_sweep(study: Study, out: Path, data_dir, log) -> list[dict]:
     configs = sklearn_sweep.select(",".join(study.sweep))
     data = sklearn_sweep.load_data(data_dir, study.sweep_subset)
     path = out / SWEEP_DIR
-    rows = sklearn_sweep.run_sweep(configs, data, path, seed=study.train.seed,
+    rows = sklearn_sweep.run_sweep(configs, data, path, seeds=(study.train.seed,),
                                    max_iter=study.sweep_max_iter, log=log)
-    sweep_report.write_summary(path, rows)
+    sweep_report.write_summary(path, rows, data=describe_source("raw", data_dir))
     return rows

@@ -156,12 +156,13 @@ def plot_model(out: Path, model: str, entry: dict) -> None:
     save(fig, out / f"accuracy-{model}.png")
 
 
-def write_report(out, study, cells: dict, sweep_rows) -> str:
-    """report.md, report.json and accuracy-<model>.png in `out`; returns the Markdown."""
+def write_report(out, study, cells: dict, sweep_rows, source: dict | None = None) -> str:
+    """report.md, report.json and accuracy-<model>.png in `out`; returns the Markdown. `source`
+    describes the data read (`fmnist_jax.data.describe_source`), for the provenance."""
     out = Path(out)
     data = build(cells, sweep_rows)
     frameworks = tuple(dict.fromkeys(f for f, _ in cells)) + (("sklearn",) if sweep_rows else ())
-    record = provenance(frameworks)
+    record = provenance(frameworks, data=source)
     text = markdown(data, record)
     for model, entry in data["models"].items():
         plot_model(out, model, entry)

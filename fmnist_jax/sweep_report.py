@@ -189,11 +189,12 @@ def plot_confusions(rows: list[dict], out: Path) -> list[str]:
 
 
 def write_summary(out, rows: list[dict], plots: bool = True,
-                  reference_rows: list[dict] | None = None) -> None:
-    """summary.md and, with `plots`, the accuracy plot and the confusion heatmaps."""
+                  reference_rows: list[dict] | None = None, data: dict | None = None) -> None:
+    """summary.md and, with `plots`, the accuracy plot and the confusion heatmaps. `data`
+    describes the data read (`fmnist_jax.data.describe_source`), for the provenance."""
     out = Path(out)
     engines = {row["engine"] for row in rows}
-    record = provenance(("jax",) if engines == {"jax"} else ("sklearn",))
+    record = provenance(("jax",) if engines == {"jax"} else ("sklearn",), data=data)
     write_atomic(out / "summary.md", markdown(rows, reference_rows, record).encode())
     if plots:
         plot_accuracy(rows, out / ACCURACY_PNG, reference_rows)

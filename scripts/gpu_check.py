@@ -4,11 +4,13 @@
   compile time, epochs, test accuracy (target: at most 60 s);
 - simple, 8 seeds, full protocol, float32 (target: at most 10 s);
 - the cnn's conv as patches (matmuls) against lax.conv: one epoch, 1 and 8 seeds;
-- torch_ref cnn for a few epochs, 1 seed, tf32: seconds per epoch, against JAX's per seed.
+- torch_ref cnn for a few epochs, 1 seed, tf32: seconds per epoch, against JAX's per seed;
+- the sklearn sweep's whole grid x 5 seeds in the JAX engine, all 60000 images (last: the rows
+  that finish before the time limit are in sweep-gpu/results.csv beside the JSON).
 
     python scripts/gpu_check.py --json $OUT/gpu-check.json --data-dir data/fashion-mnist
-    python scripts/gpu_check.py --dry-run --json /tmp/check.json   # on a CPU: tiny settings,
-                                                                   # no lax.conv rows
+    python scripts/gpu_check.py --dry-run --json /tmp/check.json --data-dir DIR  # on a CPU: tiny
+                                                                     # settings, no lax.conv
 """
 
 import argparse
@@ -22,6 +24,7 @@ from fmnist_jax import api
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data import synthetic_split
 from fmnist_jax.provenance import provenance
+from fmnist_jax.rundir import write_json
 
 
 def jax_run(config: TrainConfig, split) -> dict:
@@ -46,6 +49,20 @@ def torch_run(config: TrainConfig, split) -> dict:
             "device": results["device"]}
 
 
+def sweep(json_path: Path, data_dir, dry_run: bool) -> dict:
+    """The grid x 5 seeds, JAX engine, into sweep-gpu/ beside the JSON (a dry run: two
+    configurations, 500 images, 2 iterations)."""
+    from fmnist_jax.sklearn_sweep import GRID, load_data, run_sweep
+
+    configs = GRID[:2] if dry_run else GRID
+    data = load_data(data_dir, 500 if dry_run else None)
+    start = time.perf_counter()
+    rows = run_sweep(configs, data, json_path.parent / "sweep-gpu", engine="jax", seeds=range(5),
+                     max_iter=2 if dry_run else None, log=lambda line: print(line, flush=True))
+    return {"sweep": [config.name for config in configs], "seeds": 5, "rows": len(rows),
+            "wall_s": time.perf_counter() - start}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, required=True, help="where to write the figures")
@@ -61,12 +78,13 @@ def main(argv=None) -> int:
         base = replace(base, max_epochs=2, batch_size=32, eval_batch_size=32)
     else:
         split = api.load_split(base, args.data_dir)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     figures = {"runs": [], "provenance": provenance(("jax", "torch"))}
 
     def record(entry: dict) -> None:
         figures["runs"].append(entry)
         print(json.dumps(entry), flush=True)
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        write_json(args.json, figures)
 
     for precision in ("tf32", "bf16"):
         record(jax_run(replace(base, model="cnn", seeds=8, precision=precision), split))
@@ -79,6 +97,7 @@ def main(argv=None) -> int:
             record(jax_run(replace(one_epoch, conv=conv, seeds=seeds), split))
     record(torch_run(replace(base, model="cnn", precision="tf32",
                              max_epochs=min(args.torch_epochs, base.max_epochs)), split))
+    record(sweep(args.json, args.data_dir, args.dry_run))
     return 0
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the study's whole scikit-learn MLPClassifier sweep (SEED.md section 1): the 20
+# Reproduces the study's whole scikit-learn MLPClassifier sweep (see the README): the 20
 # configurations on all 60000 training images, max_iter 10000, sklearn's default tol (1e-4),
 # random_state 0, then summary.md, accuracy.png and the confusion heatmaps beside results.csv.
 #

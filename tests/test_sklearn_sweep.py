@@ -20,7 +20,7 @@ from fmnist_jax.sweep_report import markdown
 
 REPO = Path(__file__).resolve().parent.parent
 
-# SEED.md section 1, row by row: name, hidden layers, neurons, activation, solver, learning
+# The study's sweep table, row by row: name, hidden layers, neurons, activation, solver, learning
 # rate, lr init, early stopping, fit time (s), test accuracy.
 STUDY_TABLE = [
     ("base", 1, 100, "relu", "sgd", "constant", 0.001, False, 251.1, 0.8807),

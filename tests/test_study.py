@@ -73,3 +73,22 @@ def test_an_interrupted_cell_of_other_settings_is_refused(tmp_path):
                                                    .to_json(), "framework": "jax"}))
     with pytest.raises(ConfigError, match="interrupted run of other settings"):
         run_study(tiny_study(frameworks=("jax",)), tmp_path, split=SPLIT, log=lambda *_: None)
+
+
+@pytest.mark.real_data
+def test_the_quick_study_writes_the_side_by_side_report(real_data_dir, tmp_path, capsys):
+    from fmnist_jax.cli import main
+    from fmnist_jax.data import FILES
+
+    out = tmp_path / "quick"
+    assert main(["study", "--quick", "--data-dir", str(real_data_dir), "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert text in capsys.readouterr().out
+    for model in ("simple", "big"):
+        for source in ("study (published)", "JAX (ours)", "torch_ref (ours)"):
+            assert f"| {model} | {source} |" in text
+    assert "## The scikit-learn sweep" in text
+    record = json.loads((out / "report.json").read_text(), parse_constant=pytest.fail)
+    assert record["provenance"]["data"]["sha256"]["train-images-idx3-ubyte.gz"] == \
+        FILES["train_images"].gz_sha256
+    assert "Data: raw from" in text

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print(list_grid())
         return 0
     from fmnist_jax import sklearn_sweep, sweep_report
+    from fmnist_jax.data import describe_source
     from fmnist_jax.rundir import timestamped
 
     configs = sklearn_sweep.select(args.configs)
@@ -69,17 +70,18 @@ def run(args: argparse.Namespace) -> int:
         rows = sklearn_sweep.read_results(args.compare_with)
         reference = list({row["name"]: row for row in reversed(rows)}.values())
     data = sklearn_sweep.load_data(args.data_dir, args.subset)
+    source = describe_source("raw", args.data_dir)
     seeds = range(args.seed, args.seed + args.seeds)
     try:
         rows = sklearn_sweep.run_sweep(
             configs, data, out, engine=args.engine, seeds=seeds, n_jobs=args.n_jobs,
             max_iter=args.max_iter, tol=args.tol, log=lambda line: print(line, flush=True),
             on_row=lambda done: sweep_report.write_summary(out, done, plots=False,
-                                                           reference_rows=reference))
+                                                           reference_rows=reference, data=source))
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"the finished fits are in {out}/results.csv; run the same "
                                 "command again to fit the rest") from None
-    sweep_report.write_summary(out, rows, reference_rows=reference)
+    sweep_report.write_summary(out, rows, reference_rows=reference, data=source)
     print(f"wrote {out}/results.csv, summary.md, {sweep_report.ACCURACY_PNG} and the confusion "
           "heatmaps")
     return 0
