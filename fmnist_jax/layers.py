@@ -117,8 +117,8 @@ def _kernel_and_bias(module: nn.Module, kernel_shape: tuple[int, ...]):
     return kernel, bias
 
 
-class Dense(nn.Module):
-    """`nn.Dense` computed by `matmul` in `dtype` (default: the input's and kernel's)."""
+class _Layer(nn.Module):
+    """The fields of a layer with a kernel and a bias, as `nn.Dense` and `nn.Conv` name them."""
 
     features: int
     kernel_init: Initializer = nn.linear.default_kernel_init
@@ -126,6 +126,10 @@ class Dense(nn.Module):
     dtype: jnp.dtype | None = None
     param_dtype: jnp.dtype = jnp.float32
     precision: str | None = None
+
+
+class Dense(_Layer):
+    """`nn.Dense` computed by `matmul` in `dtype` (default: the input's and kernel's)."""
 
     @nn.compact
     def __call__(self, x):
@@ -134,7 +138,7 @@ class Dense(nn.Module):
         return (matmul(x.astype(dtype), kernel, self.precision) + bias).astype(dtype)
 
 
-class Conv(nn.Module):
+class Conv(_Layer):
     """A 3x3 same-padded conv followed by ReLU and 2x2 max-pooling (the study's conv block).
 
     `impl="patches"` runs the conv as one `matmul` of `patches_3x3`; `impl="lax"` as
@@ -143,12 +147,6 @@ class Conv(nn.Module):
     conv -> ReLU -> pool while its elementwise work runs on a quarter of the pixels.
     """
 
-    features: int
-    kernel_init: Initializer = nn.linear.default_kernel_init
-    bias_init: Initializer = nn.initializers.zeros_init()
-    dtype: jnp.dtype | None = None
-    param_dtype: jnp.dtype = jnp.float32
-    precision: str | None = None
     impl: str = "patches"
 
     @nn.compact
