@@ -14,9 +14,10 @@ activations relu / tanh / logistic / identity. L-BFGS drives scipy's L-BFGS-B wi
 JAX loss and gradient, as sklearn drives it with numpy.
 
 The epochs run on the device (`while_loop` over epochs, `scan` over batches), vmapped over
-seeds. With `shuffle=True` each epoch's order comes from JAX's PRNG (seeded by the seed), not
-from numpy's: the same algorithm, another random stream; with `shuffle=False` a fit in float64
-equals sklearn's to rounding (`fmnist crosscheck --sklearn`).
+seeds. Each epoch's sample order is sklearn's too: the seed's RandomState reshuffles it on the
+host (`mlp_fit.SklearnShuffles`, one callback per epoch), so a fit in float64 equals
+`MLPClassifier(random_state=seed)`'s to rounding, shuffled or not (`fmnist crosscheck
+--sklearn`); float32 (the default) follows it to float32 rounding.
 """
 
 import jax
@@ -32,6 +33,7 @@ from fmnist_jax.mlp_fit import (
     SOLVERS,
     Fit,
     Hyper,
+    SklearnShuffles,
     fit_lbfgs,
     init_params,
     make_fit,
@@ -137,12 +139,13 @@ class JaxMLPClassifier(ClassifierMixin, BaseEstimator):
                       float(self.epsilon), int(self.n_iter_no_change))
         labels = onehot.argmax(1)
         stacked = jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *params)
-        keys = jnp.stack([jax.random.PRNGKey(seed) for seed in seeds])
+        shuffles = SklearnShuffles(states, train_idx.shape[1])  # the states after the split
         with jax.enable_x64(x.dtype == np.float64):
-            fit = jax.jit(jax.vmap(make_fit(hyper), in_axes=(0, None, None, 0, 0, 0, 0)))
+            fit = jax.jit(jax.vmap(make_fit(hyper, shuffles), in_axes=(0, None, None, 0, 0, 0, 0)))
             state = jax.device_get(fit(stacked, jnp.asarray(x), jnp.asarray(onehot, x.dtype),
                                        jnp.asarray(train_idx), jnp.asarray(val_idx),
-                                       jnp.asarray(labels[val_idx]), keys))
+                                       jnp.asarray(labels[val_idx]),
+                                       jnp.arange(len(seeds), dtype=jnp.int32)))
         fits = []
         for i in range(len(seeds)):
             n_iter = int(state.n_iter[i])

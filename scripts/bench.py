@@ -8,6 +8,9 @@ For each model and precision, in one process (a noisy machine: compare ratios, n
   `fmnist train` runs): the per-seed time of a training step for K = 1, 2, 4, 8, measured on an
   epoch of --steps batches (and one validation chunk) after a warm-up epoch, and its ratio to
   K = 1; the fraction of the matmul peak the K = 1 step reaches;
+- the step's floor: its matmul FLOPs at that peak plus the Adam update of its float32
+  parameters measured alone (memory-bound: it reads and writes every parameter and moment),
+  and, for bf16, that floor against the float32 loop step (the best bf16/float32 ratio);
 - torch_ref's training step (1 seed, its DataLoader and `train_step`, as it trains) over the
   same number of batches, and JAX's speedup over it;
 - one full-data epoch (50000 training and 10000 validation images), 1 seed, in JAX, and in
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import optax
 import torch
 
 from fmnist_jax import protocol
@@ -35,7 +39,7 @@ from fmnist_jax.data import load_raw, study_split, synthetic_split
 from fmnist_jax.models import COMPUTE
 from fmnist_jax.provenance import provenance
 from fmnist_jax.runner import describe_device
-from fmnist_jax.train import device_data, make_train
+from fmnist_jax.train import device_data, make_optimizer, make_train
 from torch_ref import train as torch_train
 from torch_ref.models import build_model
 
@@ -69,6 +73,27 @@ def step_flops(model: str, batch: int) -> float:
     return 3 * protocol.forward_flops(protocol.architecture(model)) * batch
 
 
+def adam_update_s(config: TrainConfig, updates: int = 50) -> float:
+    """Seconds of one Adam update (optax's, as `fmnist train` runs it) of the model's float32
+    parameters, inside a compiled loop of `updates` updates."""
+    trainer = make_train(config)
+    params = jax.jit(trainer.init)(jax.random.PRNGKey(0), config.learning_rates[0]).params
+    optimizer = make_optimizer(config.learning_rates[0])
+
+    @jax.jit
+    def run(params):
+        def body(carry, scale):
+            params, opt_state = carry
+            grads = jax.tree_util.tree_map(lambda p: p * scale, params)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), None
+        return jax.lax.scan(body, (params, optimizer.init(params)),
+                            jnp.linspace(0.1, 1.0, updates))[0]
+
+    timed(run, params)
+    return min(timed(run, params) for _ in range(3)) / updates
+
+
 def alone_step(config: TrainConfig, split, reps: int) -> float:
     """Median seconds of one jitted training step (1 seed), after a warm-up call."""
     trainer = make_train(config)
@@ -97,18 +122,22 @@ def loop_step(config: TrainConfig, split, seeds: int) -> float:
     return (time.perf_counter() - start) / batches / seeds
 
 
-def jax_epoch(config: TrainConfig, split, warm_up: bool) -> float:
-    """Seconds of one full epoch (training and validation), 1 seed, after compilation (and,
-    with `warm_up`, after one epoch more)."""
+def jax_epoch(config: TrainConfig, split, repeats: int) -> float:
+    """Seconds of one full epoch (training and validation), 1 seed, after compilation: the
+    fastest of `repeats` epochs, each after one epoch more when `repeats` > 1 (the first epochs
+    of a process run slower here)."""
     trainer = make_train(config)
     data = device_data(split, config)
     state = jax.jit(trainer.init)(jax.random.PRNGKey(0), config.learning_rates[0])
     advance = jax.jit(trainer.advance, donate_argnums=0).lower(state, data, 1).compile()
-    if warm_up:
+    if repeats > 1:
         state = advance(state, data, 1)
-    start = time.perf_counter()
-    jax.block_until_ready(advance(state, data, state.epoch + 1))
-    return time.perf_counter() - start
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        state = jax.block_until_ready(advance(state, data, state.epoch + 1))
+        seconds.append(time.perf_counter() - start)
+    return min(seconds)
 
 
 class TorchTrainer:
@@ -169,12 +198,15 @@ def bench(model: str, precision: str, split, args, device) -> dict:
     figures["per_seed_vs_one_seed"] = {k: loop[k] / loop[1] for k in args.seeds}
     figures["fraction_of_matmul_peak"] = (step_flops(model, batch) / loop[1]
                                           / (figures["matmul_peak_tflops"] * 1e12))
+    figures["adam_update_s"] = adam_update_s(config)
+    figures["step_floor_s"] = (step_flops(model, batch) / (figures["matmul_peak_tflops"] * 1e12)
+                               + figures["adam_update_s"])
     reference = TorchTrainer(config, split, device)
     reference.steps(2)  # warm-up
     figures["torch_step_s"] = reference.steps(steps) / steps
     figures["jax_step_speedup"] = figures["torch_step_s"] / loop[1]
     if args.full_epoch:
-        figures["epoch_jax_s"] = jax_epoch(config, split, warm_up=model != "cnn")
+        figures["epoch_jax_s"] = jax_epoch(config, split, repeats=1 if model == "cnn" else 3)
         if model != "cnn" or args.torch_cnn_epoch:
             reference.epoch()  # warm-up
             figures["epoch_torch_s"] = reference.epoch()
@@ -198,6 +230,26 @@ def table(rows: list[dict], seeds: list[int]) -> str:
                      "GFLOP/s")
         cells += [f"{r['torch_step_s']:.4f}", f"{r['jax_step_speedup']:.2f}x"]
         cells += [f"{r[key]:.1f}" if key in r else "–" for key in ("epoch_jax_s", "epoch_torch_s")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def precision_table(rows: list[dict]) -> str:
+    """bf16 against float32, per model with both rows: the measured ratios and the floor's."""
+    header = ["model", "bf16 / float32 loop step", "floor: bf16 step at best / float32 step",
+              "Adam update (s)", "bf16 / float32 epoch", "JAX bf16 epoch speedup over torch_ref"]
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    by_key = {(r["model"], r["precision"]): r for r in rows}
+    for model in dict.fromkeys(r["model"] for r in rows):
+        fp32, bf16 = by_key.get((model, "float32")), by_key.get((model, "bf16"))
+        if not (fp32 and bf16):
+            continue
+        cells = [model, f"{bf16['loop_step_s'][1] / fp32['loop_step_s'][1]:.2f}x",
+                 f"{bf16['step_floor_s'] / fp32['loop_step_s'][1]:.2f}x",
+                 f"{bf16['adam_update_s']:.4f}"]
+        cells.append(f"{bf16['epoch_jax_s'] / fp32['epoch_jax_s']:.2f}x"
+                     if "epoch_jax_s" in bf16 and "epoch_jax_s" in fp32 else "–")
+        cells.append(f"{bf16['jax_epoch_speedup']:.2f}x" if "jax_epoch_speedup" in bf16 else "–")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -246,6 +298,9 @@ def main(argv=None) -> int:
                                                 indent=2) + "\n")
     print()
     print(table(rows, args.seeds))
+    if len(args.precisions) > 1:
+        print()
+        print(precision_table(rows))
     return 0
 
 

@@ -60,3 +60,18 @@ def test_predictions_are_class_labels_and_probabilities_sum_to_one(data):
     np.testing.assert_allclose(probabilities.sum(1), 1, rtol=1e-5)
     assert set(fit.predict(data[2])) <= set(range(10))
     assert 0 <= fit.score(data[2], data[3]) <= 1
+
+
+def test_epoch_orders_are_sklearns_stream_and_replay_identically():
+    from sklearn.utils import shuffle
+
+    from fmnist_jax.mlp_fit import SklearnShuffles
+
+    shuffles = SklearnShuffles([np.random.RandomState(7)], 50)
+    orders = [shuffles.order(0, epoch).copy() for epoch in range(4)]
+    state, expected = np.random.RandomState(7), np.arange(50)
+    for order in orders:
+        expected = shuffle(expected, random_state=state)
+        np.testing.assert_array_equal(order, expected)
+    np.testing.assert_array_equal(shuffles.order(0, 1), orders[1])  # an earlier epoch again
+    np.testing.assert_array_equal(shuffles(np.array([0, 0]), np.array([3, 2])), orders[3:1:-1])
