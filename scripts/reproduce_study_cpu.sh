@@ -17,4 +17,4 @@ if [ ! -f "$bf16/results.json" ]; then
   fi
 fi
 fmnist compare "$study/jax-simple" "$bf16" --out results/bf16-check
-fmnist study --models cnn --frameworks jax --seeds 1 --checkpoint-every 2 --out "$study"
+fmnist study --models cnn --frameworks jax --seeds 1 --checkpoint-every 1 --out "$study"

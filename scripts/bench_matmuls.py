@@ -1,0 +1,103 @@
+"""The rate of every matmul in a training step, by product and dtype: where bf16 loses its speed.
+
+A dense or conv layer (`fmnist_jax.layers.matmul`) runs three products per step: the forward
+x @ w, the input gradient (skipped for the first layer) and the weight gradient, which sums over
+the batch (times positions for a conv). Each is timed here alone, inside a compiled loop, with
+the einsum the model runs, in float32 and in bf16 (bf16 operands, float32 accumulation), at the
+shapes of a batch of 128. The last columns add the products up: the step's matmul time at these
+rates, and bf16 over float32, the best ratio a bf16 step can reach with these kernels.
+
+    python scripts/bench_matmuls.py --json results/bench-matmuls-cpu.json
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+from fmnist_jax import protocol
+from fmnist_jax.layers import _dot
+from fmnist_jax.provenance import provenance
+from fmnist_jax.runner import describe_device
+
+DTYPES = {"float32": jnp.float32, "bf16": jnp.bfloat16}
+
+
+def products(model: str, batch: int):
+    """(layer, product, einsum, lhs shape, rhs shape, FLOPs) of one training step."""
+    for i, layer in enumerate(protocol.layers(protocol.architecture(model))):
+        rows, name = batch * layer.positions, f"{i + 1}:{layer.kind} {layer.fan_in}x{layer.features}"
+        flops = 2 * rows * layer.fan_in * layer.features
+        yield name, "forward", "bi,io->bo", (rows, layer.fan_in), (layer.fan_in, layer.features), flops
+        if i:  # as layers._matmul_bwd orders it
+            if layer.fan_in * layer.features > rows * layer.features:
+                yield (name, "input grad", "io,bo->bi", (layer.fan_in, layer.features),
+                       (rows, layer.features), flops)
+            else:
+                yield (name, "input grad", "bo,io->bi", (rows, layer.features),
+                       (layer.fan_in, layer.features), flops)
+        yield (name, "weight grad", "bi,bo->io", (rows, layer.fan_in), (rows, layer.features),
+               flops)
+
+
+def seconds(spec: str, lhs_shape, rhs_shape, dtype, flops: float) -> float:
+    """Seconds of one product, the best of 3 runs of a compiled loop of about 0.2 s."""
+    reps = max(3, int(0.2 / (flops / 150e9)))
+    lhs, rhs = jnp.full(lhs_shape, 0.5, dtype), jnp.full(rhs_shape, 0.5, dtype)
+
+    @jax.jit
+    def run(lhs, rhs):
+        def body(_, total):  # the operand depends on the carry, so nothing is hoisted
+            return total + _dot(spec, lhs + total.astype(dtype), rhs, None)[0, 0] * 0
+        return jax.lax.fori_loop(0, reps, body, jnp.zeros((), jnp.float32))
+
+    jax.block_until_ready(run(lhs, rhs))
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        jax.block_until_ready(run(lhs, rhs))
+        best = min(best, time.perf_counter() - start)
+    return best / reps
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", choices=sorted(protocol.ARCHITECTURES),
+                        default=["simple", "big", "cnn"], help="models (default all)")
+    parser.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
+    parser.add_argument("--json", type=Path, help="write every figure to this file")
+    args = parser.parse_args(argv)
+    print(f"JAX on {describe_device()}", flush=True)
+    rows, totals = [], {}
+    print("| model | layer | product | float32 GFLOP/s | bf16 GFLOP/s | bf16 / float32 time |\n"
+          "|---|---|---|---|---|---|")
+    for model in args.models:
+        total = dict.fromkeys(DTYPES, 0.0)
+        for layer, product, spec, lhs, rhs, flops in products(model, args.batch):
+            times = {name: seconds(spec, lhs, rhs, dtype, flops) for name, dtype in DTYPES.items()}
+            for name in DTYPES:
+                total[name] += times[name]
+            rows.append({"model": model, "layer": layer, "product": product, "einsum": spec,
+                         "flops": flops, **{f"{n}_gflops": flops / t / 1e9 for n, t in times.items()}})
+            print(f"| {model} | {layer} | {product} | {rows[-1]['float32_gflops']:.0f} | "
+                  f"{rows[-1]['bf16_gflops']:.0f} | {times['bf16'] / times['float32']:.2f}x |",
+                  flush=True)
+        totals[model] = {"float32_s": total["float32"], "bf16_s": total["bf16"],
+                         "bf16_over_float32": total["bf16"] / total["float32"]}
+    print("\n| model | step's matmuls, float32 (s) | bf16 (s) | bf16 / float32 |\n|---|---|---|---|")
+    for model, total in totals.items():
+        print(f"| {model} | {total['float32_s']:.4f} | {total['bf16_s']:.4f} | "
+              f"{total['bf16_over_float32']:.2f}x |")
+    if args.json:
+        record = {"batch": args.batch, "products": rows, "steps": totals,
+                  "provenance": provenance(("jax",), device=describe_device())}
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
