@@ -34,7 +34,7 @@ def _accumulator(dtype) -> jnp.dtype:
     return jnp.promote_types(dtype, jnp.float32)
 
 
-def _dot(spec: str, a: jax.Array, b: jax.Array, precision) -> jax.Array:
+def dot(spec: str, a: jax.Array, b: jax.Array, precision=None) -> jax.Array:
     """`einsum(spec, a, b)` in a's dtype (b is cast to it), accumulated in at least float32.
 
     Written as einsums, with no transpose ops of their own: XLA then transposes an operand
@@ -44,12 +44,23 @@ def _dot(spec: str, a: jax.Array, b: jax.Array, precision) -> jax.Array:
                       preferred_element_type=_accumulator(a.dtype))
 
 
+# matmul's three products: x (b, i) @ w (i, o), and its backward pass
+FORWARD, WEIGHT_GRAD = "bi,io->bo", "bi,bo->io"
+INPUT_GRAD, INPUT_GRAD_KERNEL_FIRST = "bo,io->bi", "io,bo->bi"
+
+
+def kernel_leads(kernel_size: int, grad_size: int) -> bool:
+    """Whether the input gradient puts the kernel first, so that XLA transposes the smaller
+    operand, the output gradient."""
+    return kernel_size > grad_size
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(2,))
 def matmul(x: jax.Array, w: jax.Array, precision=None) -> jax.Array:
     """`x @ w` for 2-D operands, computed in x's dtype (w is cast to it), accumulated and
     returned in at least float32. The gradient for `w` comes in w's own dtype (float32
     parameters get float32 gradients under bf16 compute), the one for `x` in x's dtype."""
-    return _dot("bi,io->bo", x, w, precision)
+    return dot(FORWARD, x, w, precision)
 
 
 def _matmul_fwd(x, w, precision):
@@ -59,11 +70,11 @@ def _matmul_fwd(x, w, precision):
 def _matmul_bwd(precision, residuals, grad):
     x, w = residuals
     grad = grad.astype(x.dtype)
-    if w.size > grad.size:  # the kernel leads, so that XLA transposes the small gradient
-        dx = _dot("io,bo->bi", w.astype(x.dtype), grad, precision)
+    if kernel_leads(w.size, grad.size):
+        dx = dot(INPUT_GRAD_KERNEL_FIRST, w.astype(x.dtype), grad, precision)
     else:
-        dx = _dot("bo,io->bi", grad, w, precision)
-    return dx.astype(x.dtype), _dot("bi,bo->io", x, grad, precision).astype(w.dtype)
+        dx = dot(INPUT_GRAD, grad, w, precision)
+    return dx.astype(x.dtype), dot(WEIGHT_GRAD, x, grad, precision).astype(w.dtype)
 
 
 matmul.defvjp(_matmul_fwd, _matmul_bwd)

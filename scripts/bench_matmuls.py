@@ -20,7 +20,14 @@ import jax
 import jax.numpy as jnp
 
 from fmnist_jax import protocol
-from fmnist_jax.layers import _dot
+from fmnist_jax.layers import (
+    FORWARD,
+    INPUT_GRAD,
+    INPUT_GRAD_KERNEL_FIRST,
+    WEIGHT_GRAD,
+    dot,
+    kernel_leads,
+)
 from fmnist_jax.provenance import provenance
 from fmnist_jax.runner import describe_device
 
@@ -32,16 +39,13 @@ def products(model: str, batch: int):
     for i, layer in enumerate(protocol.layers(protocol.architecture(model))):
         rows, name = batch * layer.positions, f"{i + 1}:{layer.kind} {layer.fan_in}x{layer.features}"
         flops = 2 * rows * layer.fan_in * layer.features
-        yield name, "forward", "bi,io->bo", (rows, layer.fan_in), (layer.fan_in, layer.features), flops
-        if i:  # as layers._matmul_bwd orders it
-            if layer.fan_in * layer.features > rows * layer.features:
-                yield (name, "input grad", "io,bo->bi", (layer.fan_in, layer.features),
-                       (rows, layer.features), flops)
-            else:
-                yield (name, "input grad", "bo,io->bi", (rows, layer.features),
-                       (layer.fan_in, layer.features), flops)
-        yield (name, "weight grad", "bi,bo->io", (rows, layer.fan_in), (rows, layer.features),
-               flops)
+        kernel, grad = (layer.fan_in, layer.features), (rows, layer.features)
+        yield name, "forward", FORWARD, (rows, layer.fan_in), kernel, flops
+        if i and kernel_leads(kernel[0] * kernel[1], grad[0] * grad[1]):
+            yield name, "input grad", INPUT_GRAD_KERNEL_FIRST, kernel, grad, flops
+        elif i:
+            yield name, "input grad", INPUT_GRAD, grad, kernel, flops
+        yield name, "weight grad", WEIGHT_GRAD, (rows, layer.fan_in), grad, flops
 
 
 def seconds(spec: str, lhs_shape, rhs_shape, dtype, flops: float) -> float:
@@ -52,7 +56,7 @@ def seconds(spec: str, lhs_shape, rhs_shape, dtype, flops: float) -> float:
     @jax.jit
     def run(lhs, rhs):
         def body(_, total):  # the operand depends on the carry, so nothing is hoisted
-            return total + _dot(spec, lhs + total.astype(dtype), rhs, None)[0, 0] * 0
+            return total + dot(spec, lhs + total.astype(dtype), rhs)[0, 0] * 0
         return jax.lax.fori_loop(0, reps, body, jnp.zeros((), jnp.float32))
 
     jax.block_until_ready(run(lhs, rhs))
