@@ -13,11 +13,11 @@ rates, and bf16 over float32, the best ratio a bf16 step can reach with these ke
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+from bench import timed
 
 from fmnist_jax import protocol
 from fmnist_jax.layers import (
@@ -59,12 +59,8 @@ def seconds(spec: str, lhs_shape, rhs_shape, dtype, flops: float) -> float:
             return total + dot(spec, lhs + total.astype(dtype), rhs)[0, 0] * 0
         return jax.lax.fori_loop(0, reps, body, jnp.zeros((), jnp.float32))
 
-    jax.block_until_ready(run(lhs, rhs))
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        jax.block_until_ready(run(lhs, rhs))
-        best = min(best, time.perf_counter() - start)
+    timed(run, lhs, rhs)  # compilation
+    best = min(timed(run, lhs, rhs) for _ in range(3))
     return best / reps
 
 
