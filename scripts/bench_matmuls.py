@@ -3,8 +3,8 @@
 A dense or conv layer (`fmnist_jax.layers.matmul`) runs three products per step: the forward
 x @ w, the input gradient (skipped for the first layer) and the weight gradient, which sums over
 the batch (times positions for a conv). Each is timed here alone, inside a compiled loop, with
-the einsum the model runs, in float32 and in bf16 (bf16 operands, float32 accumulation), at the
-shapes of a batch of 128. The last columns add the products up: the step's matmul time at these
+the function the model runs (`matmul`, `input_grad`, `weight_grad`), in float32 and in bf16
+(bf16 operands, float32 accumulation), at the shapes of a batch of 128. The last columns add the products up: the step's matmul time at these
 rates, and bf16 over float32, the best ratio a bf16 step can reach with these kernels.
 
     python scripts/bench_matmuls.py --json results/bench-matmuls-cpu.json
@@ -20,14 +20,7 @@ import jax.numpy as jnp
 from bench import timed
 
 from fmnist_jax import protocol
-from fmnist_jax.layers import (
-    FORWARD,
-    INPUT_GRAD,
-    INPUT_GRAD_KERNEL_FIRST,
-    WEIGHT_GRAD,
-    dot,
-    kernel_leads,
-)
+from fmnist_jax.layers import input_grad, matmul, weight_grad
 from fmnist_jax.provenance import provenance
 from fmnist_jax.runner import describe_device
 
@@ -35,20 +28,18 @@ DTYPES = {"float32": jnp.float32, "bf16": jnp.bfloat16}
 
 
 def products(model: str, batch: int):
-    """(layer, product, einsum, lhs shape, rhs shape, FLOPs) of one training step."""
+    """(layer, product, function, lhs shape, rhs shape, FLOPs) of one training step."""
     for i, layer in enumerate(protocol.layers(protocol.architecture(model))):
         rows, name = batch * layer.positions, f"{i + 1}:{layer.kind} {layer.fan_in}x{layer.features}"
         flops = 2 * rows * layer.fan_in * layer.features
-        kernel, grad = (layer.fan_in, layer.features), (rows, layer.features)
-        yield name, "forward", FORWARD, (rows, layer.fan_in), kernel, flops
-        if i and kernel_leads(kernel[0] * kernel[1], grad[0] * grad[1]):
-            yield name, "input grad", INPUT_GRAD_KERNEL_FIRST, kernel, grad, flops
-        elif i:
-            yield name, "input grad", INPUT_GRAD, grad, kernel, flops
-        yield name, "weight grad", WEIGHT_GRAD, (rows, layer.fan_in), grad, flops
+        inputs, kernel, grad = (rows, layer.fan_in), (layer.fan_in, layer.features), (rows, layer.features)
+        yield name, "forward", matmul, inputs, kernel, flops
+        if i:
+            yield name, "input grad", input_grad, grad, kernel, flops
+        yield name, "weight grad", weight_grad, inputs, grad, flops
 
 
-def seconds(spec: str, lhs_shape, rhs_shape, dtype, flops: float) -> float:
+def seconds(product, lhs_shape, rhs_shape, dtype, flops: float) -> float:
     """Seconds of one product, the best of 3 runs of a compiled loop of about 0.2 s."""
     reps = max(3, int(0.2 / (flops / 150e9)))
     lhs, rhs = jnp.full(lhs_shape, 0.5, dtype), jnp.full(rhs_shape, 0.5, dtype)
@@ -56,7 +47,7 @@ def seconds(spec: str, lhs_shape, rhs_shape, dtype, flops: float) -> float:
     @jax.jit
     def run(lhs, rhs):
         def body(_, total):  # the operand depends on the carry, so nothing is hoisted
-            return total + dot(spec, lhs + total.astype(dtype), rhs)[0, 0] * 0
+            return total + product(lhs + total.astype(dtype), rhs)[0, 0] * 0
         return jax.lax.fori_loop(0, reps, body, jnp.zeros((), jnp.float32))
 
     timed(run, lhs, rhs)  # compilation
@@ -77,11 +68,11 @@ def main(argv=None) -> int:
           "|---|---|---|---|---|---|")
     for model in args.models:
         total = dict.fromkeys(DTYPES, 0.0)
-        for layer, product, spec, lhs, rhs, flops in products(model, args.batch):
-            times = {name: seconds(spec, lhs, rhs, dtype, flops) for name, dtype in DTYPES.items()}
+        for layer, product, function, lhs, rhs, flops in products(model, args.batch):
+            times = {name: seconds(function, lhs, rhs, dtype, flops) for name, dtype in DTYPES.items()}
             for name in DTYPES:
                 total[name] += times[name]
-            rows.append({"model": model, "layer": layer, "product": product, "einsum": spec,
+            rows.append({"model": model, "layer": layer, "product": product,
                          "flops": flops, **{f"{n}_gflops": flops / t / 1e9 for n, t in times.items()}})
             print(f"| {model} | {layer} | {product} | {rows[-1]['float32_gflops']:.0f} | "
                   f"{rows[-1]['bf16_gflops']:.0f} | {times['bf16'] / times['float32']:.2f}x |",

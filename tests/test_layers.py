@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fmnist_jax.layers import matmul, max_pool_2x2, patches_3x3
+from fmnist_jax.layers import matmul, max_pool_2x2, patches_3x3, transpose_written, weight_grad
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +33,31 @@ def test_matmul_in_bf16_gives_float32_kernel_gradients_for_a_float32_kernel():
     y, pullback = jax.vjp(matmul, x, w)
     dx, dw = pullback(jnp.ones_like(y))
     assert (y.dtype, dx.dtype, dw.dtype) == (jnp.float32, jnp.bfloat16, jnp.float32)
+
+
+@pytest.mark.parametrize("shape", [(8, 6), (7, 5)])  # an even and an odd number of columns
+def test_transpose_written_is_the_transpose(shape):
+    x = random(shape)
+    np.testing.assert_array_equal(transpose_written(x), x.T)
+
+
+def test_bf16_weight_gradient_is_the_float32_product_of_its_bf16_operands():
+    x, grad = random((64, 7)).astype(jnp.bfloat16), random((64, 5), 1).astype(jnp.bfloat16)
+    ours = weight_grad(x, grad)
+    assert ours.dtype == jnp.float32
+    expected = np.asarray(x, np.float64).T @ np.asarray(grad, np.float64)
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_weight_gradient_runs_on_bf16_operands_on_the_cpu():
+    """XLA's CPU backend computes a bf16 dot it has no native kernel for in float32, upcasting
+    its operands: the weight gradient is written so that it does not."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("checks XLA's CPU compiler")
+    x, grad = jnp.ones((128, 96), jnp.bfloat16), jnp.ones((128, 64), jnp.bfloat16)
+    compiled = jax.jit(weight_grad).lower(x, grad).compile().as_text()
+    entry = compiled[compiled.index("ENTRY"):]
+    assert "f32[128,96]" not in entry and "f32[96,128]" not in entry and "f32[128,64]" not in entry
 
 
 def test_patches_times_the_kernel_is_the_same_padded_convolution():
