@@ -56,12 +56,13 @@ def main(argv=None) -> int:
         made = make_estimator(config, 0, engine=engine, **fixed)
         return made.set_params(n_iter_no_change=args.epochs, **extra)
 
-    sklearn_s = timed_fit(lambda: estimator("sklearn").fit(x, y))
+    reference = estimator("sklearn")
+    sklearn_s = timed_fit(lambda: reference.fit(x, y))
     compile_s = timed_fit(lambda: estimator("jax", max_iter=1).fit_seeds(x, y, [0]))
     one_s = timed_fit(lambda: estimator("jax").fit_seeds(x, y, [0]))
     many_s = timed_fit(lambda: estimator("jax").fit_seeds(x, y, list(range(args.seeds))))
     peak = matmul_peak_flops("float32")
-    units = [x.shape[1], *estimator("jax")._hidden(), len(set(y))]
+    units = [*(kernel.shape[0] for kernel in reference.coefs_), reference.coefs_[-1].shape[1]]
     bound_s = epoch_flops(units, len(x)) * args.epochs / peak  # one seed's fit at the peak
     seed_epoch_s = (one_s - compile_s) / (args.epochs - 1)  # one seed, compilation left out
     figures = {"config": args.config, "epochs": args.epochs, "n_train": len(x),
