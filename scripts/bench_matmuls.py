@@ -4,8 +4,9 @@ A dense or conv layer (`fmnist_jax.layers.matmul`) runs three products per step:
 x @ w, the input gradient (skipped for the first layer) and the weight gradient, which sums over
 the batch (times positions for a conv). Each is timed here alone, inside a compiled loop, with
 the function the model runs (`matmul`, `input_grad`, `weight_grad`), in float32 and in bf16
-(bf16 operands, float32 accumulation), at the shapes of a batch of 128. The last columns add the products up: the step's matmul time at these
-rates, and bf16 over float32, the best ratio a bf16 step can reach with these kernels.
+(bf16 operands, float32 accumulation), at the shapes of a batch of 128. The last columns add
+the products up: the step's matmul time at these rates, and bf16 over float32, the best ratio
+a bf16 step can reach with these kernels.
 
     python scripts/bench_matmuls.py --json results/bench-matmuls-cpu.json
 """
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 from bench import timed
 
 from fmnist_jax import protocol
-from fmnist_jax.layers import input_grad, matmul, weight_grad
+from fmnist_jax.layers import input_grad, kernel_leads, matmul, weight_grad
 from fmnist_jax.provenance import provenance
 from fmnist_jax.runner import describe_device
 
@@ -34,7 +35,10 @@ def products(model: str, batch: int):
         flops = 2 * rows * layer.fan_in * layer.features
         inputs, kernel, grad = (rows, layer.fan_in), (layer.fan_in, layer.features), (rows, layer.features)
         yield name, "forward", matmul, inputs, kernel, flops
-        if i:
+        # the first operand changes every repetition: it is the one a product may transpose
+        if i and kernel_leads(kernel[0] * kernel[1], grad[0] * grad[1]):
+            yield name, "input grad", lambda w, g: input_grad(g, w), kernel, grad, flops
+        elif i:
             yield name, "input grad", input_grad, grad, kernel, flops
         yield name, "weight grad", weight_grad, inputs, grad, flops
 
