@@ -5,6 +5,7 @@ Every config, results, summary and comparison file carries `provenance(...)` und
 library versions are read from the installed distributions.
 """
 
+import os
 import platform
 import subprocess
 import sys
@@ -42,14 +43,51 @@ def git_commit() -> str | None:
     return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def cpu_name() -> str:
+# the x86 extensions that decide which matmul kernels XLA, oneDNN and OpenBLAS run
+VECTOR_EXTENSIONS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+                     "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile",
+                     "amx_bf16", "neon", "asimd", "sve", "bf16")
+
+
+def _amd_generation(family: int, model: int) -> str | None:
+    """The Zen generation of an AMD family/model pair (the EPYC model name alone does not
+    tell: Zen 3, 4 and 5 machines all report "AMD EPYC" here, with twofold matmul peaks)."""
+    if family == 26:
+        return "Zen 5"
+    if family == 25:
+        zen4 = 0x10 <= model <= 0x1F or 0x60 <= model <= 0x7F or 0xA0 <= model <= 0xAF
+        return "Zen 4" if zen4 else "Zen 3"
+    if family == 23:
+        return "Zen 2" if model >= 0x30 else "Zen / Zen+"
+    return None
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU as precisely as the kernels care: model name, vendor family/model/stepping (and
+    the AMD Zen generation), the vector extensions and the core count; e.g. "AMD EPYC (Zen 3;
+    AuthenticAMD family 25 model 1 stepping 1; avx avx2 fma f16c; 2 cores)"."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        cpuinfo = cpuinfo if cpuinfo is not None else Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return platform.processor() or platform.machine()
+    first = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        first.setdefault(key.strip(), value.strip())
+    name = first.get("model name") or platform.processor() or platform.machine()
+    details = []
+    if first.get("cpu family", "").isdigit() and first.get("model", "").isdigit():
+        family, model = int(first["cpu family"]), int(first["model"])
+        vendor = first.get("vendor_id", "")
+        generation = _amd_generation(family, model) if vendor == "AuthenticAMD" else None
+        details += [generation] if generation else []
+        details.append(f"{vendor} family {family} model {model} stepping "
+                       f"{first.get('stepping', '?')}".strip())
+    flags = set((first.get("flags") or first.get("Features") or "").split())
+    details.append(" ".join(ext for ext in VECTOR_EXTENSIONS if ext in flags) or "no vector "
+                   "extensions listed")
+    details.append(f"{os.cpu_count()} cores")
+    return f"{name} ({'; '.join(details)})"
 
 
 def command_line() -> str:
