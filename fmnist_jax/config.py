@@ -24,7 +24,7 @@ class TrainConfig:
     torch_init: bool = True
     eval_batch_size: int = 1000
     precision: str = "float32"
-    conv: str = "patches"
+    conv: str = "auto"
     eval_loss: str = protocol.EVAL_LOSSES[0]
     source: str = "raw"
     train_subset: int | None = None
@@ -69,4 +69,4 @@ class TrainConfig:
 
 
 PRECISIONS = ("float32", "tf32", "bf16")
-CONV_IMPLS = ("patches", "lax")  # see fmnist_jax.layers.Conv
+CONV_IMPLS = ("auto", "patches", "lax")  # see fmnist_jax.layers.conv_impl

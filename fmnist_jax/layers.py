@@ -1,6 +1,7 @@
 """Dense and 3x3 conv layers that run as plain matmuls, fast inside a compiled loop and under vmap.
 
-Why not `nn.Dense` / `nn.Conv`: measured on XLA's CPU backend (jax 0.10),
+Why not `nn.Dense` / `nn.Conv`: measured on XLA's CPU backend (jax 0.10), where these
+workarounds apply (`on_cpu`; on a GPU or TPU the CNN uses XLA's own convolution, `conv_impl`):
 - a convolution inside a `while` loop (the body of `lax.scan`) runs far off its fast path (a
   CNN step: 39 s in the training loop against 1.3 s jitted alone; jax-ml/jax#12868), and under
   `vmap` over per-seed kernels it becomes a grouped convolution, slow again. A 3x3 same-padded
@@ -29,7 +30,25 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from fmnist_jax.config import CONV_IMPLS
+
 Initializer = nn.initializers.Initializer
+
+
+def on_cpu() -> bool:
+    """Whether programs compile for XLA's CPU backend, where the workarounds here were measured."""
+    return jax.default_backend() == "cpu"
+
+
+def conv_impl(impl: str) -> str:
+    """The conv implementation `impl` names; `auto` is the patches matmul on a CPU (XLA's CPU
+    convolutions run far off their fast path inside a loop: jax-ml/jax#12868) and
+    `lax.conv_general_dilated` elsewhere (cuDNN, TPU convolutions)."""
+    if impl == "auto":
+        return "patches" if on_cpu() else "lax"
+    if impl not in CONV_IMPLS:
+        raise ValueError(f"unknown conv implementation {impl!r}: choose {', '.join(CONV_IMPLS)}")
+    return impl
 
 
 def _accumulator(dtype) -> jnp.dtype:
@@ -81,8 +100,9 @@ def weight_grad(x: jax.Array, grad: jax.Array, precision=None) -> jax.Array:
     the float32 rate here) only when the contraction runs along the last axis of a row-major
     left operand; otherwise it computes the dot in float32. The batch axis leads x, so x is
     transposed first (`transpose_written`): measured on a 784x784 layer, batch 128, 195 ->
-    360 GFLOP/s in bf16. In float32 the transpose-free dot is as fast or faster."""
-    if x.dtype == jnp.bfloat16:
+    360 GFLOP/s in bf16. In float32 the transpose-free dot is as fast or faster, and off the CPU
+    the transpose is an unneeded copy."""
+    if x.dtype == jnp.bfloat16 and on_cpu():
         return dot(WEIGHT_GRAD_FROM_TRANSPOSE, transpose_written(x), grad, precision)
     return dot(WEIGHT_GRAD, x, grad, precision)
 
@@ -182,20 +202,21 @@ class Conv(_Layer):
     """A 3x3 same-padded conv followed by ReLU and 2x2 max-pooling (the study's conv block).
 
     `impl="patches"` runs the conv as one `matmul` of `patches_3x3`; `impl="lax"` as
-    `lax.conv_general_dilated`. Pooling comes before the bias and the ReLU: max(z + b) equals
+    `lax.conv_general_dilated`; `impl="auto"` picks per backend (`conv_impl`). Pooling comes before the bias and the ReLU: max(z + b) equals
     max(z) + b (rounding is monotone), and ReLU commutes with max, so the block equals PyTorch's
     conv -> ReLU -> pool while its elementwise work runs on a quarter of the pixels.
     """
 
-    impl: str = "patches"
+    impl: str = "auto"
 
     @nn.compact
     def __call__(self, x):
+        impl = conv_impl(self.impl)
         channels = x.shape[-1]
         kernel, bias = _kernel_and_bias(self, (3, 3, channels, self.features))
         dtype = self.dtype or jnp.result_type(x, kernel)
         x = x.astype(dtype)
-        if self.impl == "lax":
+        if impl == "lax":
             z = jax.lax.conv_general_dilated(x, kernel.astype(dtype), (1, 1), "SAME",
                                              precision=self.precision,
                                              dimension_numbers=("NHWC", "HWIO", "NHWC"),

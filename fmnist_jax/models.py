@@ -37,7 +37,7 @@ class Classifier(nn.Module):
     arch: Architecture
     torch_init: bool = True
     precision: str = "float32"
-    conv_impl: str = "patches"
+    conv_impl: str = "auto"
 
     def _layer(self, layer_cls, fan_in: int, **kwargs):
         if self.torch_init:
@@ -57,7 +57,7 @@ class Classifier(nn.Module):
 
 
 def build_model(name: str, torch_init: bool = True, precision: str = "float32",
-                conv_impl: str = "patches") -> Classifier:
+                conv_impl: str = "auto") -> Classifier:
     """The named model (`simple`, `big` or `cnn`)."""
     return Classifier(architecture(name), torch_init=torch_init, precision=precision,
                       conv_impl=conv_impl)

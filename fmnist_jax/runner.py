@@ -1,8 +1,10 @@
 """Many runs (seeds x learning rates) of the training protocol in one compiled program.
 
-The runs are vmapped, cut into chunks of `seed_chunk` runs when memory requires it (the last
-chunk is padded so one program serves every chunk), and their axis is sharded over a
-`jax.sharding` mesh of all devices, so 8 GPUs train 8 runs in the time of one. Over several
+The runs are vmapped, cut into chunks of `seed_chunk` runs when memory requires it, and their
+axis is sharded over a `jax.sharding` mesh of all devices, so 8 GPUs train 8 runs in the time
+of one. A chunk is padded to a multiple of the devices (5 runs on 4 GPUs: 8, 3 of them copies
+of the last run, dropped at the end) and the last chunk to the chunk size, so every device is
+busy and one program serves every chunk. Over several
 hosts (after `jax.distributed.initialize`) the mesh spans every process's devices and the
 results are gathered to each process.
 
@@ -24,8 +26,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from fmnist_jax import protocol
 from fmnist_jax.checkpoint import load_tree, save_tree
-from fmnist_jax.config import TrainConfig
+from fmnist_jax.config import ConfigError, TrainConfig
 from fmnist_jax.data import Split
+from fmnist_jax.layers import conv_impl
 from fmnist_jax.progress import EpochTable
 from fmnist_jax.train import device_data, eval_set, final_params, make_evaluate, make_train
 
@@ -53,15 +56,18 @@ def memory_per_run_bytes(config: TrainConfig) -> int:
 
 
 def _mesh_for(chunk: int) -> Mesh:
-    """A 1-D mesh over the largest number of devices that divides the chunk evenly."""
+    """A 1-D mesh over every device, or over `chunk` of them when the chunk has fewer runs."""
     devices = jax.devices()
-    count = max(d for d in range(1, len(devices) + 1) if chunk % d == 0)
-    return Mesh(np.array(devices[:count]), ("runs",))
+    return Mesh(np.array(devices[:min(chunk, len(devices))]), ("runs",))
 
 
-def describe_device() -> str:
+def describe_device(used: int | None = None) -> str:
+    """The devices that ran a program, e.g. "4 x gpu (NVIDIA H200)", and how many exist when
+    fewer ran: "1 x cpu (cpu) of 4"."""
     devices = jax.devices()
-    return f"{len(devices)} x {devices[0].platform} ({devices[0].device_kind})"
+    used = used or len(devices)
+    return (f"{used} x {devices[0].platform} ({devices[0].device_kind})"
+            + (f" of {len(devices)}" if used < len(devices) else ""))
 
 
 def train_runs(config: TrainConfig, split: Split, log=print,
@@ -72,9 +78,12 @@ def train_runs(config: TrainConfig, split: Split, log=print,
     grid = run_grid(config)
     chunk = min(config.seed_chunk or len(grid), len(grid))
     mesh = _mesh_for(chunk)
-    log(f"{len(grid)} run(s) of {config.model} in chunks of {chunk} over "
-        f"{mesh.devices.size} device(s); estimated device memory per run "
-        f"{memory_per_run_bytes(config) / 2**20:,.0f} MiB")
+    chunk = -(-chunk // mesh.size) * mesh.size  # every device busy: pad to a multiple of them
+    padding = -len(grid) % chunk
+    log(f"{len(grid)} run(s) of {config.model} in chunks of {chunk}"
+        + (f" (plus {padding} padding run(s))" if padding else "")
+        + f" on {mesh.size} device(s), {describe_device(mesh.size)}; estimated device memory "
+        f"per run {memory_per_run_bytes(config) / 2**20:,.0f} MiB")
     by_run = NamedSharding(mesh, PartitionSpec("runs"))
     replicated = NamedSharding(mesh, PartitionSpec())
     data = jax.device_put(device_data(split, config), replicated)
@@ -90,7 +99,7 @@ def train_runs(config: TrainConfig, split: Split, log=print,
                      out_shardings=replicated)
     evaluate = jax.jit(jax.vmap(make_evaluate(config), in_axes=(0, None)))
 
-    padded = grid + grid[-1:] * (-len(grid) % chunk)
+    padded = grid + grid[-1:] * padding
     keys = jnp.stack([jax.random.PRNGKey(seed) for seed, _ in padded])
     lrs = jnp.array([lr for _, lr in padded], jnp.float32)
     start = time.perf_counter()
@@ -134,8 +143,11 @@ def train_runs(config: TrainConfig, split: Split, log=print,
         lambda *parts: np.concatenate(parts)[:len(grid)], *outputs)
     runs = [_run_result(state, metrics, i, seed, lr, config, wall / len(grid))
             for i, (seed, lr) in enumerate(grid)]
-    results = {"framework": "jax", "model": config.model, "device": describe_device(),
+    results = {"framework": "jax", "model": config.model, "device": describe_device(mesh.size),
+               "devices_used": mesh.size, "devices_available": len(jax.devices()),
                "wall_time_s": wall, "compile_time_s": compile_time, "runs": runs}
+    if protocol.architecture(config.model).conv_channels:
+        results["conv"] = conv_impl(config.conv)  # what `auto` resolved to
     return Outcome(results, params)
 
 
@@ -144,6 +156,10 @@ def _restore_or_init(checkpoint_dir, index, template, init, keys, lrs, by_run):
     path = checkpoint_dir and Path(checkpoint_dir) / f"chunk-{index}-state.msgpack"
     if path and path.exists():
         state, meta = load_tree(path, template)
+        if state.epoch.shape != template.epoch.shape:
+            raise ConfigError(f"{path}: saved for chunks of {state.epoch.shape[0]} runs, but "
+                              f"chunks here hold {template.epoch.shape[0]} (another device "
+                              "count); resume on a machine with as many devices as the run began on")
         return jax.device_put(state, by_run), meta["wall"]
     return init(keys, lrs), 0.0
 

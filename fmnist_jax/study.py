@@ -4,10 +4,13 @@ sweep, resumable, then one report beside the published figures.
     from fmnist_jax.study import Study, run_study
     cells = run_study(Study(models=("simple",), seeds=8), "results/study-cpu")
 
-Each cell is an ordinary run directory `<out>/<framework>-<model>/`; the sweep is
-`<out>/sklearn-sweep/`. Running the same study into the same directory again skips the finished
-cells, resumes an interrupted one from its checkpoint and starts the rest; `report.md`,
-`report.json` and the plots (`fmnist_jax.study_report`) are written after every cell.
+Each cell is an ordinary run directory `<out>/<framework>-<model>/`, or, with `seeds_per_run`,
+a directory of run directories of that many seeds each (`seed-3/`, `seeds-4-5/`): a cell too
+long for one sitting (a CNN seed takes hours on a CPU) then grows piece by piece, and its
+results are those of every finished piece in it. The sweep is `<out>/sklearn-sweep/`. Running
+the same study into the same directory again skips the finished cells and pieces, resumes an
+interrupted one from its checkpoint and starts the rest; `report.md`, `report.json` and the
+plots (`fmnist_jax.study_report`) are written after every cell.
 """
 
 from dataclasses import dataclass, field, replace
@@ -34,6 +37,7 @@ class Study:
     sweep: tuple[str, ...] = ()
     sweep_subset: int | None = None
     sweep_max_iter: int | None = None
+    seeds_per_run: int | None = None  # None: each cell is one run directory of all its seeds
 
     def validate(self) -> "Study":
         unknown = [m for m in self.models if m not in MODELS]
@@ -41,6 +45,8 @@ class Study:
         if unknown or not self.models or not self.frameworks:
             raise ConfigError(f"unknown or missing models/frameworks {unknown}: models are "
                               f"{', '.join(MODELS)}; frameworks {', '.join(FRAMEWORKS)}")
+        if self.seeds_per_run is not None and self.seeds_per_run <= 0:
+            raise ConfigError(f"--seeds-per-run must be positive, got {self.seeds_per_run}")
         self.cell_config("simple").validate()
         return self
 
@@ -57,6 +63,52 @@ def quick() -> Study:
 
 def cell_dir(out: Path, framework: str, model: str) -> Path:
     return Path(out) / f"{framework}-{model}"
+
+
+def piece_dir(cell: Path, first_seed: int, seeds: int) -> Path:
+    """The run directory of a cell's seeds first_seed, ..., first_seed + seeds - 1."""
+    last = first_seed + seeds - 1
+    return Path(cell) / (f"seed-{first_seed}" if seeds == 1 else f"seeds-{first_seed}-{last}")
+
+
+def finished_pieces(cell: Path) -> list[Path]:
+    return sorted((p for p in Path(cell).glob("seed*") if (p / "results.json").is_file()),
+                  key=lambda p: int(p.name.split("-")[1]))
+
+
+def read_cell(cell: Path) -> dict | None:
+    """A cell's results: its run directory's, or those of the finished pieces in it merged
+    (`merge_pieces`); None when nothing in it has finished."""
+    if (Path(cell) / "results.json").is_file():
+        return rundir.read_results(cell)
+    pieces = finished_pieces(cell)
+    return merge_pieces([rundir.read_results(p) for p in pieces]) if pieces else None
+
+
+def merge_pieces(parts: list[dict]) -> dict:
+    """One cell's results from run directories of some of its seeds each: the runs of all,
+    the devices and wall times of each (under "pieces", with their provenance). The pieces
+    must share the framework, model and protocol settings, and no run may come twice."""
+    first = parts[0]
+    for part in parts[1:]:
+        for key in ("framework", "model", "eval_loss", "protocol"):
+            if part.get(key) != first.get(key):
+                raise ConfigError(f"the run directories of one {first['framework']} "
+                                  f"{first['model']} cell differ in {key}; a cell merges only "
+                                  "runs of the same settings")
+    runs = sorted((run for part in parts for run in part["runs"]),
+                  key=lambda run: (run["learning_rate"], run["seed"]))
+    keys = [(run["seed"], run["learning_rate"]) for run in runs]
+    if len(set(keys)) < len(keys):
+        raise ConfigError(f"a seed appears in two run directories of the {first['framework']} "
+                          f"{first['model']} cell; remove one")
+    pieces = [{"seeds": [run["seed"] for run in part["runs"]], "device": part["device"],
+               "wall_time_s": part["wall_time_s"], "provenance": part.get("provenance")}
+              for part in parts]
+    merged = {key: value for key, value in first.items() if key != "provenance"}
+    return {**merged, "device": ", ".join(dict.fromkeys(part["device"] for part in parts)),
+            "wall_time_s": sum(part["wall_time_s"] for part in parts), "runs": runs,
+            "pieces": pieces}
 
 
 def run_study(study: Study, out, data_dir=None, log=print, split=None) -> dict:
@@ -85,9 +137,9 @@ def run_study(study: Study, out, data_dir=None, log=print, split=None) -> dict:
 
 def finished_cells(out: Path) -> dict:
     """The finished cells of a study directory: {(framework, model): results}."""
-    return {(framework, model): rundir.read_results(cell_dir(out, framework, model))
-            for model in MODELS for framework in FRAMEWORKS
-            if (cell_dir(out, framework, model) / "results.json").is_file()}
+    cells = {(framework, model): read_cell(cell_dir(out, framework, model))
+             for model in MODELS for framework in FRAMEWORKS}
+    return {key: results for key, results in cells.items() if results is not None}
 
 
 def _ordered(cells: dict) -> dict:
@@ -103,9 +155,24 @@ def _finished_sweep(out: Path):
 
 
 def _run_cell(study: Study, out: Path, framework: str, model: str, split, data_dir, log) -> dict:
-    """A cell's results: read when finished, resumed when interrupted, else trained."""
+    """A cell's results: trained, resumed or read, whole or piece by piece."""
     path = cell_dir(out, framework, model)
     config = study.cell_config(model)
+    if study.seeds_per_run is None or (path / "results.json").is_file():
+        if finished_pieces(path):
+            raise ConfigError(f"{path} holds run directories of some seeds each; grow it with "
+                              "--seeds-per-run N")
+        return _run_piece(config, path, framework, split, data_dir, log)
+    last = config.seed + config.seeds
+    for first in range(config.seed, last, study.seeds_per_run):
+        seeds = min(study.seeds_per_run, last - first)
+        _run_piece(replace(config, seed=first, seeds=seeds), piece_dir(path, first, seeds),
+                   framework, split, data_dir, log)
+    return read_cell(path)
+
+
+def _run_piece(config: TrainConfig, path: Path, framework: str, split, data_dir, log) -> dict:
+    """A run directory's results: read when finished, resumed when interrupted, else trained."""
     if (path / "results.json").is_file():
         log(f"study: {path} is finished; using its results")
         return rundir.read_results(path)
@@ -116,7 +183,8 @@ def _run_cell(study: Study, out: Path, framework: str, model: str, split, data_d
                               "study settings or another --out")
         log(f"study: resuming {path}")
         return api.resume(path, data_dir, log=log).results
-    log(f"study: training {framework} {model} ({config.seeds} seeds) into {path}")
+    log(f"study: training {framework} {config.model} (seeds {config.seed}-"
+        f"{config.seed + config.seeds - 1}) into {path}")
     trainer = api.train_jax if framework == "jax" else api.train_torch
     return trainer(config, split, out=path, data_dir=data_dir, log=log).results
 

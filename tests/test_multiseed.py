@@ -101,17 +101,26 @@ if len(sys.argv) > 1:  # process id, process count, coordinator port
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data import synthetic_split
 from fmnist_jax.runner import train_runs
-outcome = train_runs(TrainConfig(model="simple", batch_size=32, eval_batch_size=64,
-                                 progress=False, seeds=4, max_epochs=2),
-                     synthetic_split(n_train=400, n_val=100, n_test=100), log=lambda *_: None)
+import os
+results = []
+for seeds in os.environ.get("SEEDS", "4").split(","):
+    logs = []
+    outcome = train_runs(TrainConfig(model="simple", batch_size=32, eval_batch_size=64,
+                                     progress=False, seeds=int(seeds), max_epochs=2),
+                         synthetic_split(n_train=400, n_val=100, n_test=100), log=logs.append)
+    results.append({"devices_used": outcome.results["devices_used"], "log": logs[0],
+                    "device": outcome.results["device"],
+                    "runs": [[r["test_accuracy"], r["test_loss"]] for r in outcome.results["runs"]]})
 print("RESULT", json.dumps({"devices": len(jax.devices()), "processes": jax.process_count(),
-                  "runs": [[r["test_accuracy"], r["test_loss"]] for r in outcome.results["runs"]]}),
-      flush=True)
+                            **results[0], "by_seeds": results}), flush=True)
 """
 
 
-def run_with_devices(count: int) -> dict:
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"}
+def run_with_devices(count: int, seeds=(4,)) -> dict:
+    """SHARDED on `count` forced host devices, once for each number of `seeds` (the first's
+    results at the top level, all of them under "by_seeds")."""
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}",
+           "SEEDS": ",".join(map(str, seeds))}
     result = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True,
                             env=env, timeout=600, check=True)
     return parse_result(result.stdout)
@@ -136,6 +145,17 @@ def test_sharding_seeds_over_four_devices_agrees_within_the_stated_tolerance():
     for (acc_1, loss_1), (acc_4, loss_4) in zip(one["runs"], four["runs"]):
         assert acc_1 == pytest.approx(acc_4, abs=SHARDED_ACCURACY_TOLERANCE)
         assert loss_1 == pytest.approx(loss_4, abs=SHARDED_LOSS_TOLERANCE)
+
+
+@pytest.mark.parametrize("seeds, devices", [(5, 4), (8, 3)])
+def test_runs_that_do_not_divide_the_devices_are_padded_to_keep_every_device_busy(seeds, devices):
+    """5 runs on 4 devices train in a chunk of 8 (2 a device) and give, bit for bit, the
+    first 5 of 8 runs on 4 devices; 8 on 3 likewise the first 8 of 9."""
+    padded, full = run_with_devices(devices, (seeds, -(-seeds // devices) * devices))["by_seeds"]
+    assert padded["devices_used"] == devices
+    assert f"on {devices} device(s)" in padded["log"] and "padding" in padded["log"]
+    assert padded["device"] == f"{devices} x cpu (cpu)"
+    assert padded["runs"] == full["runs"][:seeds]
 
 
 def free_port() -> int:

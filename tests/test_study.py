@@ -1,12 +1,13 @@
 """`fmnist study`: every cell an ordinary run directory, resumable, one report beside the study."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data import synthetic_split
-from fmnist_jax.study import Study, cell_dir, run_study
+from fmnist_jax.study import Study, cell_dir, finished_pieces, merge_pieces, run_study
 
 pytest.importorskip("torch")
 
@@ -73,6 +74,44 @@ def test_an_interrupted_cell_of_other_settings_is_refused(tmp_path):
                                                    .to_json(), "framework": "jax"}))
     with pytest.raises(ConfigError, match="interrupted run of other settings"):
         run_study(tiny_study(frameworks=("jax",)), tmp_path, split=SPLIT, log=lambda *_: None)
+
+
+def test_a_cell_grows_seed_by_seed_and_a_rerun_trains_only_the_missing_seeds(tmp_path):
+    study = tiny_study(frameworks=("jax",), seeds_per_run=1)
+    run_study(replace(study, seeds=1), tmp_path, split=SPLIT, log=lambda *_: None)
+    messages = []
+    grown = run_study(replace(study, seeds=3), tmp_path, split=SPLIT, log=messages.append)
+    cell = cell_dir(tmp_path, "jax", "simple")
+    assert [p.name for p in finished_pieces(cell)] == ["seed-0", "seed-1", "seed-2"]
+    assert sum("is finished" in m for m in messages) == 1
+    assert sum("training jax simple (seeds 1-1)" in m or "(seeds 2-2)" in m for m in messages) == 2
+    runs = grown["cells"][("jax", "simple")]["runs"]
+    assert [run["seed"] for run in runs] == [0, 1, 2]
+    assert [piece["seeds"] for piece in grown["cells"][("jax", "simple")]["pieces"]] == [[0], [1], [2]]
+    assert "| simple | JAX (ours) | 3 |" in grown["report"]
+
+
+def test_a_seed_grown_alone_equals_the_same_seed_in_a_whole_cell(tmp_path):
+    whole = run_study(tiny_study(frameworks=("jax",)), tmp_path / "whole", split=SPLIT,
+                      log=lambda *_: None)["cells"][("jax", "simple")]["runs"]
+    pieces = run_study(tiny_study(frameworks=("jax",), seeds_per_run=1), tmp_path / "pieces",
+                       split=SPLIT, log=lambda *_: None)["cells"][("jax", "simple")]["runs"]
+    for a, b in zip(whole, pieces):
+        assert (a["seed"], a["epochs"]) == (b["seed"], b["epochs"])
+        assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-4)
+
+
+def test_pieces_of_other_settings_or_a_seed_twice_are_not_merged(tmp_path):
+    from fmnist_jax.config import ConfigError
+
+    part = {"framework": "jax", "model": "cnn", "eval_loss": "batch-mean", "device": "cpu",
+            "wall_time_s": 1.0, "protocol": {"n_train": 50000}, "runs": [
+                {"seed": 0, "learning_rate": 1e-3}]}
+    other = {**part, "protocol": {"n_train": 2000}, "runs": [{"seed": 1, "learning_rate": 1e-3}]}
+    with pytest.raises(ConfigError, match="differ in protocol"):
+        merge_pieces([part, other])
+    with pytest.raises(ConfigError, match="appears in two run directories"):
+        merge_pieces([part, part])
 
 
 @pytest.mark.real_data

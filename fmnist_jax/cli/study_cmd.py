@@ -20,6 +20,10 @@ def add_arguments(parser) -> None:
                         help="comma-separated frameworks: jax, torch (default %(default)s)")
     parser.add_argument("--seeds", type=int, default=8, metavar="K",
                         help="seeds per cell (default %(default)s)")
+    parser.add_argument("--seeds-per-run", type=int, metavar="N",
+                        help="train each cell in run directories of N seeds (<cell>/seed-S/ "
+                             "for N = 1), so a long cell grows piece by piece and a rerun "
+                             "trains only the missing seeds (default: one run directory)")
     parser.add_argument("--sweep", default="none", metavar="none|CONFIGS|all",
                         help="sklearn sweep configurations to run too (`fmnist sweep --list`); "
                              "default none")
@@ -67,7 +71,7 @@ def study_from_args(args):
                         checkpoint_every=args.checkpoint_every)
         sweep = () if args.sweep == "none" else tuple(c.name for c in _sweep_configs(args.sweep))
         study = Study(seeds=args.seeds, train=train, sweep=sweep, sweep_subset=args.sweep_subset,
-                      sweep_max_iter=args.sweep_max_iter)
+                      sweep_max_iter=args.sweep_max_iter, seeds_per_run=args.seeds_per_run)
     models = names(args.models) if args.models else study.models
     study = replace(study, models=models, frameworks=names(args.frameworks),
                     train=replace(study.train, progress=not args.quiet))

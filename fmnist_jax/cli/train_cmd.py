@@ -12,7 +12,8 @@ def add_arguments(parser) -> None:
                         help="Flax's default initialisation instead of PyTorch's")
     parser.add_argument("--conv", choices=CONV_IMPLS, default=CONV_IMPLS[0],
                         help="how the CNN's convolutions run: patches (as matmuls, fast in "
-                             "the compiled loop and under vmap) or lax (lax.conv); default "
+                             "XLA's CPU loop and under vmap), lax (lax.conv, the GPU/TPU "
+                             "path) or auto (patches on a CPU, lax elsewhere); default "
                              "%(default)s")
     hosts = parser.add_argument_group(
         "several hosts", "run the same command on every host; the runs are sharded over all "
