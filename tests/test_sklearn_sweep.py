@@ -20,30 +20,6 @@ from fmnist_jax.sweep_report import markdown
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The study's sweep table, row by row: name, hidden layers, neurons, activation, solver, learning
-# rate, lr init, early stopping, fit time (s), test accuracy.
-STUDY_TABLE = [
-    ("base", 1, 100, "relu", "sgd", "constant", 0.001, False, 251.1, 0.8807),
-    ("layers-2", 2, 100, "relu", "sgd", "constant", 0.001, False, 198.2, 0.8721),
-    ("layers-4", 4, 100, "relu", "sgd", "constant", 0.001, False, 168.5, 0.8735),
-    ("layers-8", 8, 100, "relu", "sgd", "constant", 0.001, False, 175.0, 0.8690),
-    ("layers-16", 16, 100, "relu", "sgd", "constant", 0.001, False, 274.8, 0.8581),
-    ("neurons-20", 1, 20, "relu", "sgd", "constant", 0.001, False, 155.8, 0.8520),
-    ("neurons-50", 1, 50, "relu", "sgd", "constant", 0.001, False, 263.4, 0.8704),
-    ("neurons-200", 1, 200, "relu", "sgd", "constant", 0.001, False, 379.7, 0.8862),
-    ("neurons-500", 1, 500, "relu", "sgd", "constant", 0.001, False, 730.3, 0.8921),
-    ("activation-logistic", 1, 100, "logistic", "sgd", "constant", 0.001, False, 627.0, 0.8800),
-    ("activation-tanh", 1, 100, "tanh", "sgd", "constant", 0.001, False, 282.7, 0.8773),
-    ("solver-adam", 1, 100, "relu", "adam", "constant", 0.001, False, 41.2, 0.8756),
-    ("solver-lbfgs", 1, 100, "relu", "lbfgs", "constant", 0.001, False, 85.9, 0.8745),
-    ("lr-invscaling", 1, 100, "relu", "sgd", "invscaling", 0.001, False, 15.7, 0.7880),
-    ("lr-adaptive", 1, 100, "relu", "sgd", "adaptive", 0.001, False, 288.1, 0.8798),
-    ("lr-0.1", 1, 100, "relu", "sgd", "constant", 0.1, False, 18.4, 0.8704),
-    ("lr-0.01", 1, 100, "relu", "sgd", "constant", 0.01, False, 67.6, 0.8824),
-    ("lr-0.0001", 1, 100, "relu", "sgd", "constant", 0.0001, False, 521.5, 0.8814),
-    ("early-stopping-True", 1, 100, "relu", "sgd", "constant", 0.001, True, 28.6, 0.8783),
-]
-
 # Sleeps in every fit but lr-0.1's, so the test can SIGKILL it after exactly one row landed.
 KILLABLE_SWEEP = """
 import sys, time
@@ -73,17 +49,29 @@ def quiet_sweep(configs: str, data, out, **kwargs) -> list[str]:
     return lines
 
 
-def test_grid_is_the_studys_table_plus_the_large_model():
-    assert len(sweep.GRID) == 20
-    assert [c.name for c in sweep.GRID] == [row[0] for row in STUDY_TABLE] + ["large"]
-    for name, layers, neurons, activation, solver, schedule, lr, early, fit, acc in STUDY_TABLE:
-        config = sweep.BY_NAME[name]
-        assert config.params == {**sweep.BASE, "hidden_layer_sizes": (neurons,) * layers,
-                                 "activation": activation, "solver": solver,
-                                 "learning_rate": schedule, "learning_rate_init": lr,
-                                 "early_stopping": early}
-        assert (config.published_fit_time_s, config.published_accuracy) == (fit, acc)
-        assert len(config.change) == (name != "base")
+def named_change(name: str) -> dict:
+    """The change from base a variation's name says: `layers-4` four hidden layers of base's
+    width, `neurons-50` one layer of 50, `lr-0.01` the initial rate, `lr-adaptive` the schedule,
+    any other `<setting>-<value>` that setting."""
+    setting, _, value = name.rpartition("-")
+    width = sweep.BASE["hidden_layer_sizes"]
+    if setting == "layers":
+        return {"hidden_layer_sizes": width * int(value)}
+    if setting == "neurons":
+        return {"hidden_layer_sizes": (int(value),)}
+    if setting == "lr":
+        return ({"learning_rate_init": float(value)} if value[0].isdigit()
+                else {"learning_rate": value})
+    return {setting.replace("-", "_"): {"True": True, "False": False}.get(value, value)}
+
+
+def test_each_variation_changes_from_base_exactly_the_setting_its_name_says():
+    base, *variations, large = sweep.GRID
+    assert (base.name, base.change, large.name) == ("base", {}, "large")
+    assert len(variations) == 18
+    for config in variations:
+        assert config.change == named_change(config.name), config.name
+        assert all(sweep.BASE[key] != value for key, value in config.change.items()), config.name
 
 
 def test_base_case_is_the_studys_and_leaves_sklearn_defaults_alone():
