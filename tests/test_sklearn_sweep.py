@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -125,6 +126,16 @@ def test_convergence_warning_becomes_a_field_not_output(tiny_data, tmp_path):
     assert sweep.read_results(tmp_path / sweep.RESULTS_CSV)[0]["converged"] == "False"
 
 
+@pytest.mark.parametrize("action", ["ignore", "error"])
+def test_convergence_is_recorded_whatever_the_users_warning_filter(tiny_data, action):
+    with warnings.catch_warnings():
+        warnings.simplefilter(action)
+        converged = sweep.fit_config(sweep.BY_NAME["lr-0.1"], *tiny_data, max_iter=200)
+        cut_short = sweep.fit_config(sweep.BY_NAME["base"], *tiny_data, max_iter=2)
+    assert converged["converged"] == "True" and int(converged["n_iter"]) < 200
+    assert (cut_short["converged"], cut_short["n_iter"]) == ("False", "2")
+
+
 def test_resume_skips_finished_configurations(tiny_data, tmp_path):
     quiet_sweep("base", tiny_data, tmp_path)
     first = sweep.read_results(tmp_path / sweep.RESULTS_CSV)[0]
@@ -218,30 +229,69 @@ def test_the_jax_engine_fits_every_seed_of_a_configuration_in_one_program(tiny_d
         quiet_sweep("base", tiny_data, tmp_path, engine="sklearn")
 
 
-SIGINT_SWEEP = ["sweep", "--configs", "base", "--max-iter", "60", "--subset", "10000"]
-CTRL_C_HANDLED = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                  "from fmnist_jax.cli import main; sys.exit(main(sys.argv[1:]))")
+# `fmnist sweep` on 300 synthetic images, sklearn reporting each iteration on stdout. A shell's
+# background job starts with SIGINT ignored, and Python keeps it so: handle it as a terminal's
+# Ctrl-C finds it, whoever started the tests.
+CTRL_C_SWEEP = """
+import signal, sys
+from fmnist_jax import sklearn_sweep as sweep
+from fmnist_jax.cli import main
+from fmnist_jax.data import sklearn_view, synthetic_raw
+signal.signal(signal.SIGINT, signal.default_int_handler)
+sweep.load_data = lambda data_dir, subset: sklearn_view(synthetic_raw(subset, 100))
+make = sweep.make_estimator
+sweep.make_estimator = lambda *args, **kwargs: make(*args, **kwargs).set_params(verbose=True)
+sys.exit(main(sys.argv[1:]))
+"""
 
 
-@pytest.mark.real_data
-def test_ctrl_c_during_a_fit_records_nothing_and_a_rerun_finishes_it(real_data_dir, tmp_path):
-    """sklearn catches Ctrl-C inside fit and returns early: that must not become a row."""
-    # a shell's background job starts with SIGINT ignored, and Python keeps it so: handle it
-    # as a terminal's Ctrl-C finds it, whoever started the tests
-    args = [sys.executable, "-c", CTRL_C_HANDLED, *SIGINT_SWEEP, "--out", str(tmp_path),
-            "--data-dir", str(real_data_dir)]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stdout.readline().startswith("sweep (sklearn): 1 fit(s) to run")
-    time.sleep(3)  # inside the fit: 60 iterations on 10000 images take far longer
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+def ctrl_c_sweep(out: Path, python_options=(), max_iter: int = 10000) -> list[str]:
+    return [sys.executable, *python_options, "-c", CTRL_C_SWEEP, "sweep", "--configs", "base",
+            "--max-iter", str(max_iter), "--subset", "300", "--out", str(out)]
+
+
+def child_env(**variables) -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **variables}
+
+
+def assert_ctrl_c_records_nothing(args: list[str], env: dict, out: Path) -> None:
+    """Runs the command and sends SIGINT once sklearn has reported its first iteration
+    (inside the fit, which has dozens left); it must exit 130 with one line and no row."""
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env) as process:
+        watchdog = threading.Timer(120, process.kill)  # a hung child fails this test only
+        watchdog.start()
+        lines = [process.stdout.readline() for _ in range(2)]
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate()
+        watchdog.cancel()
+    assert lines[0].startswith("sweep (sklearn): 1 fit(s) to run"), stderr
+    assert lines[1].startswith("Iteration 1,"), stderr
     assert process.returncode == 130, stderr
     assert "run the same command again" in stderr and len(stderr.strip().splitlines()) == 1
-    assert sweep.read_results(tmp_path / sweep.RESULTS_CSV) == []
-    done = subprocess.run(args, capture_output=True, text=True, timeout=900, check=False)
+    assert sweep.read_results(out / sweep.RESULTS_CSV) == []
+
+
+def test_ctrl_c_during_a_fit_records_nothing_and_a_rerun_finishes_it(tmp_path):
+    """sklearn catches Ctrl-C inside fit and returns early: that must not become a row."""
+    args = ctrl_c_sweep(tmp_path, max_iter=60)
+    assert_ctrl_c_records_nothing(args, child_env(), tmp_path)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, env=child_env(),
+                          check=False)
     assert done.returncode == 0, done.stderr
     (row,) = sweep.read_results(tmp_path / sweep.RESULTS_CSV)
     assert (row["n_iter"], row["converged"]) == ("60", "False")
+
+
+@pytest.mark.parametrize(("python_options", "variables"),
+                         [((), {"PYTHONWARNINGS": "ignore"}), (("-W", "error"), {})],
+                         ids=["PYTHONWARNINGS=ignore", "-W error"])
+def test_ctrl_c_records_nothing_whatever_the_users_warning_filter(python_options, variables,
+                                                                  tmp_path):
+    """sklearn tells of the interruption only by a warning, which these filters silence or
+    raise."""
+    assert_ctrl_c_records_nothing(ctrl_c_sweep(tmp_path, python_options), child_env(**variables),
+                                  tmp_path)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
