@@ -156,7 +156,9 @@ def fit_config(config: SweepConfig, x_train, y_train, x_test, y_test, *, seed: i
 
     estimator = make_estimator(config, seed, max_iter, tol)
     with threadpool_limits(limits=blas_threads), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
+        # every warning recorded, whatever the user's filters: "ignore" (PYTHONWARNINGS, a
+        # notebook's filterwarnings) would hide an interruption, "error" would raise it from fit
+        warnings.simplefilter("always")
         start, cpu_start = time.perf_counter(), time.process_time()
         estimator.fit(x_train, y_train)
         fit_time, fit_cpu = time.perf_counter() - start, time.process_time() - cpu_start

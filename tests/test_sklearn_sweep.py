@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -19,30 +20,6 @@ from fmnist_jax.data import sklearn_view, synthetic_raw
 from fmnist_jax.sweep_report import markdown
 
 REPO = Path(__file__).resolve().parent.parent
-
-# The study's sweep table, row by row: name, hidden layers, neurons, activation, solver, learning
-# rate, lr init, early stopping, fit time (s), test accuracy.
-STUDY_TABLE = [
-    ("base", 1, 100, "relu", "sgd", "constant", 0.001, False, 251.1, 0.8807),
-    ("layers-2", 2, 100, "relu", "sgd", "constant", 0.001, False, 198.2, 0.8721),
-    ("layers-4", 4, 100, "relu", "sgd", "constant", 0.001, False, 168.5, 0.8735),
-    ("layers-8", 8, 100, "relu", "sgd", "constant", 0.001, False, 175.0, 0.8690),
-    ("layers-16", 16, 100, "relu", "sgd", "constant", 0.001, False, 274.8, 0.8581),
-    ("neurons-20", 1, 20, "relu", "sgd", "constant", 0.001, False, 155.8, 0.8520),
-    ("neurons-50", 1, 50, "relu", "sgd", "constant", 0.001, False, 263.4, 0.8704),
-    ("neurons-200", 1, 200, "relu", "sgd", "constant", 0.001, False, 379.7, 0.8862),
-    ("neurons-500", 1, 500, "relu", "sgd", "constant", 0.001, False, 730.3, 0.8921),
-    ("activation-logistic", 1, 100, "logistic", "sgd", "constant", 0.001, False, 627.0, 0.8800),
-    ("activation-tanh", 1, 100, "tanh", "sgd", "constant", 0.001, False, 282.7, 0.8773),
-    ("solver-adam", 1, 100, "relu", "adam", "constant", 0.001, False, 41.2, 0.8756),
-    ("solver-lbfgs", 1, 100, "relu", "lbfgs", "constant", 0.001, False, 85.9, 0.8745),
-    ("lr-invscaling", 1, 100, "relu", "sgd", "invscaling", 0.001, False, 15.7, 0.7880),
-    ("lr-adaptive", 1, 100, "relu", "sgd", "adaptive", 0.001, False, 288.1, 0.8798),
-    ("lr-0.1", 1, 100, "relu", "sgd", "constant", 0.1, False, 18.4, 0.8704),
-    ("lr-0.01", 1, 100, "relu", "sgd", "constant", 0.01, False, 67.6, 0.8824),
-    ("lr-0.0001", 1, 100, "relu", "sgd", "constant", 0.0001, False, 521.5, 0.8814),
-    ("early-stopping-True", 1, 100, "relu", "sgd", "constant", 0.001, True, 28.6, 0.8783),
-]
 
 # Sleeps in every fit but lr-0.1's, so the test can SIGKILL it after exactly one row landed.
 KILLABLE_SWEEP = """
@@ -73,17 +50,29 @@ def quiet_sweep(configs: str, data, out, **kwargs) -> list[str]:
     return lines
 
 
-def test_grid_is_the_studys_table_plus_the_large_model():
-    assert len(sweep.GRID) == 20
-    assert [c.name for c in sweep.GRID] == [row[0] for row in STUDY_TABLE] + ["large"]
-    for name, layers, neurons, activation, solver, schedule, lr, early, fit, acc in STUDY_TABLE:
-        config = sweep.BY_NAME[name]
-        assert config.params == {**sweep.BASE, "hidden_layer_sizes": (neurons,) * layers,
-                                 "activation": activation, "solver": solver,
-                                 "learning_rate": schedule, "learning_rate_init": lr,
-                                 "early_stopping": early}
-        assert (config.published_fit_time_s, config.published_accuracy) == (fit, acc)
-        assert len(config.change) == (name != "base")
+def named_change(name: str) -> dict:
+    """The change from base a variation's name says: `layers-4` four hidden layers of base's
+    width, `neurons-50` one layer of 50, `lr-0.01` the initial rate, `lr-adaptive` the schedule,
+    any other `<setting>-<value>` that setting."""
+    setting, _, value = name.rpartition("-")
+    width = sweep.BASE["hidden_layer_sizes"]
+    if setting == "layers":
+        return {"hidden_layer_sizes": width * int(value)}
+    if setting == "neurons":
+        return {"hidden_layer_sizes": (int(value),)}
+    if setting == "lr":
+        return ({"learning_rate_init": float(value)} if value[0].isdigit()
+                else {"learning_rate": value})
+    return {setting.replace("-", "_"): {"True": True, "False": False}.get(value, value)}
+
+
+def test_each_variation_changes_from_base_exactly_the_setting_its_name_says():
+    base, *variations, large = sweep.GRID
+    assert (base.name, base.change, large.name) == ("base", {}, "large")
+    assert len(variations) == 18
+    for config in variations:
+        assert config.change == named_change(config.name), config.name
+        assert all(sweep.BASE[key] != value for key, value in config.change.items()), config.name
 
 
 def test_base_case_is_the_studys_and_leaves_sklearn_defaults_alone():
@@ -135,6 +124,16 @@ def test_convergence_warning_becomes_a_field_not_output(tiny_data, tmp_path):
         quiet_sweep("base", tiny_data, tmp_path, max_iter=1)
     assert not [w for w in caught if "converge" in str(w.message).lower()]
     assert sweep.read_results(tmp_path / sweep.RESULTS_CSV)[0]["converged"] == "False"
+
+
+@pytest.mark.parametrize("action", ["ignore", "error"])
+def test_convergence_is_recorded_whatever_the_users_warning_filter(tiny_data, action):
+    with warnings.catch_warnings():
+        warnings.simplefilter(action)
+        converged = sweep.fit_config(sweep.BY_NAME["lr-0.1"], *tiny_data, max_iter=200)
+        cut_short = sweep.fit_config(sweep.BY_NAME["base"], *tiny_data, max_iter=2)
+    assert converged["converged"] == "True" and int(converged["n_iter"]) < 200
+    assert (cut_short["converged"], cut_short["n_iter"]) == ("False", "2")
 
 
 def test_resume_skips_finished_configurations(tiny_data, tmp_path):
@@ -230,30 +229,69 @@ def test_the_jax_engine_fits_every_seed_of_a_configuration_in_one_program(tiny_d
         quiet_sweep("base", tiny_data, tmp_path, engine="sklearn")
 
 
-SIGINT_SWEEP = ["sweep", "--configs", "base", "--max-iter", "60", "--subset", "10000"]
-CTRL_C_HANDLED = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                  "from fmnist_jax.cli import main; sys.exit(main(sys.argv[1:]))")
+# `fmnist sweep` on 300 synthetic images, sklearn reporting each iteration on stdout. A shell's
+# background job starts with SIGINT ignored, and Python keeps it so: handle it as a terminal's
+# Ctrl-C finds it, whoever started the tests.
+CTRL_C_SWEEP = """
+import signal, sys
+from fmnist_jax import sklearn_sweep as sweep
+from fmnist_jax.cli import main
+from fmnist_jax.data import sklearn_view, synthetic_raw
+signal.signal(signal.SIGINT, signal.default_int_handler)
+sweep.load_data = lambda data_dir, subset: sklearn_view(synthetic_raw(subset, 100))
+make = sweep.make_estimator
+sweep.make_estimator = lambda *args, **kwargs: make(*args, **kwargs).set_params(verbose=True)
+sys.exit(main(sys.argv[1:]))
+"""
 
 
-@pytest.mark.real_data
-def test_ctrl_c_during_a_fit_records_nothing_and_a_rerun_finishes_it(real_data_dir, tmp_path):
-    """sklearn catches Ctrl-C inside fit and returns early: that must not become a row."""
-    # a shell's background job starts with SIGINT ignored, and Python keeps it so: handle it
-    # as a terminal's Ctrl-C finds it, whoever started the tests
-    args = [sys.executable, "-c", CTRL_C_HANDLED, *SIGINT_SWEEP, "--out", str(tmp_path),
-            "--data-dir", str(real_data_dir)]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stdout.readline().startswith("sweep (sklearn): 1 fit(s) to run")
-    time.sleep(3)  # inside the fit: 60 iterations on 10000 images take far longer
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+def ctrl_c_sweep(out: Path, python_options=(), max_iter: int = 10000) -> list[str]:
+    return [sys.executable, *python_options, "-c", CTRL_C_SWEEP, "sweep", "--configs", "base",
+            "--max-iter", str(max_iter), "--subset", "300", "--out", str(out)]
+
+
+def child_env(**variables) -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **variables}
+
+
+def assert_ctrl_c_records_nothing(args: list[str], env: dict, out: Path) -> None:
+    """Runs the command and sends SIGINT once sklearn has reported its first iteration
+    (inside the fit, which has dozens left); it must exit 130 with one line and no row."""
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env) as process:
+        watchdog = threading.Timer(120, process.kill)  # a hung child fails this test only
+        watchdog.start()
+        lines = [process.stdout.readline() for _ in range(2)]
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate()
+        watchdog.cancel()
+    assert lines[0].startswith("sweep (sklearn): 1 fit(s) to run"), stderr
+    assert lines[1].startswith("Iteration 1,"), stderr
     assert process.returncode == 130, stderr
     assert "run the same command again" in stderr and len(stderr.strip().splitlines()) == 1
-    assert sweep.read_results(tmp_path / sweep.RESULTS_CSV) == []
-    done = subprocess.run(args, capture_output=True, text=True, timeout=900, check=False)
+    assert sweep.read_results(out / sweep.RESULTS_CSV) == []
+
+
+def test_ctrl_c_during_a_fit_records_nothing_and_a_rerun_finishes_it(tmp_path):
+    """sklearn catches Ctrl-C inside fit and returns early: that must not become a row."""
+    args = ctrl_c_sweep(tmp_path, max_iter=60)
+    assert_ctrl_c_records_nothing(args, child_env(), tmp_path)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, env=child_env(),
+                          check=False)
     assert done.returncode == 0, done.stderr
     (row,) = sweep.read_results(tmp_path / sweep.RESULTS_CSV)
     assert (row["n_iter"], row["converged"]) == ("60", "False")
+
+
+@pytest.mark.parametrize(("python_options", "variables"),
+                         [((), {"PYTHONWARNINGS": "ignore"}), (("-W", "error"), {})],
+                         ids=["PYTHONWARNINGS=ignore", "-W error"])
+def test_ctrl_c_records_nothing_whatever_the_users_warning_filter(python_options, variables,
+                                                                  tmp_path):
+    """sklearn tells of the interruption only by a warning, which these filters silence or
+    raise."""
+    assert_ctrl_c_records_nothing(ctrl_c_sweep(tmp_path, python_options), child_env(**variables),
+                                  tmp_path)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
