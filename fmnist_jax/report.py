@@ -46,15 +46,13 @@ def summarize(results: dict) -> dict:
             "time_basis": "wall/K of one vmapped program" if vmapped else "each run timed alone",
             "eval_loss": results.get("eval_loss"), "protocol_deviations": differs, **beside,
             "note": (comparable.not_beside(subject, differs) if differs
-                           else _where(lr, accuracy["mean"], beside)),
+                     else _where(lr, accuracy["mean"], beside)),
         })
     return {"rows": rows, "markdown": markdown(results, rows)}
 
 
 def _beside_study(model: str, mean: float) -> dict:
-    row = PUBLISHED.get(model)
-    if row is None:
-        return {}
+    row = PUBLISHED[model]
     low, high = published_interval(row.accuracy_mean, row.accuracy_std, row.count)
     return {"study_success_avg": row.accuracy_mean, "study_success_stdev": row.accuracy_std,
             "study_ci_low": low, "study_ci_high": high,
@@ -62,8 +60,6 @@ def _beside_study(model: str, mean: float) -> dict:
 
 
 def _where(lr: float, mean: float, beside: dict) -> str:
-    if not beside:
-        return "The study published no figures for this model."
     where = "inside" if beside["inside_study_ci"] else "outside"
     return (f"lr {lr:g}: our mean accuracy {mean:.4f} is {where} the study's 95% interval "
             f"{beside['study_ci_low']:.4f}–{beside['study_ci_high']:.4f}.")
@@ -83,11 +79,11 @@ def markdown(results: dict, rows: list[dict]) -> str:
                      f"{_cell(r['loss_avg'])} | {_cell(r['loss_stdev'])} | "
                      f"{_cell(r['run_time_avg_s'], '.2f')} | {_cell(r['run_time_stdev_s'], '.2f')} | "
                      f"{_cell(r['epochs_avg'], '.1f')} |")
-    if results["model"] in PUBLISHED and any("inside_study_ci" in r for r in rows):
+    if any("inside_study_ci" in r for r in rows):
         c = PUBLISHED[results["model"]].cells()
-        lines.append(f"| study | {protocol.LEARNING_RATE:g} | {c['count']} | – | {c['accuracy']} | {c['accuracy_std']} | "
-                     f"{c['interval']} | {c['loss']} | {c['loss_std']} | {c['time']} | "
-                     f"{c['time_std']} | – |")
+        lines.append(f"| study | {protocol.LEARNING_RATE:g} | {c['count']} | – | {c['accuracy']} | "
+                     f"{c['accuracy_std']} | {c['interval']} | {c['loss']} | {c['loss_std']} | "
+                     f"{c['time']} | {c['time_std']} | – |")
     lines += ["", f"Run time: {rows[0]['time_basis']}; the whole program took "
                   f"{results['wall_time_s']:.2f} s of training"
               + (f" after {results['compile_time_s']:.2f} s of compilation."

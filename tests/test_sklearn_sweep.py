@@ -3,6 +3,7 @@
 import argparse
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -266,6 +267,19 @@ def test_the_plot_of_a_truncated_sweep_leaves_the_study_out_and_says_why():
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["ours: one seed"]
     assert not [line for line in ax.get_lines() if line.get_marker() == "x"]
     assert "not set beside the study's published figures" in ax.get_title()
+
+
+def test_the_studys_large_confusion_matrix_stands_only_beside_a_sweep_of_its_protocol(tmp_path):
+    from fmnist_jax.sweep_report import CONFUSION_PNG, plot_confusions
+
+    def width(rows, name):
+        plot_confusions(rows, tmp_path / name)
+        return struct.unpack(">I", (tmp_path / name / CONFUSION_PNG).read_bytes()[16:20])[0]
+
+    (tmp_path / "full").mkdir(), (tmp_path / "truncated").mkdir()
+    two_panels = width([sweep_row("large", 0.88)], "full")
+    one_panel = width([sweep_row("large", 0.80, n_train="1000")], "truncated")
+    assert two_panels > 1.8 * one_panel
 
 
 def test_holm_correction_multiplies_the_smallest_p_value_by_the_number_of_tests():
