@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from fmnist_jax import comparable, report, rundir
 from fmnist_jax import data as data_module
-from fmnist_jax import report, rundir
 from fmnist_jax.config import ConfigError, TrainConfig
 from fmnist_jax.data import Split
 from fmnist_jax.provenance import provenance
@@ -172,7 +172,7 @@ def _train(framework: str, config: TrainConfig, split, out, data_dir, log, resum
         results, params = train_runs(config, split, checkpoint_dir=checkpoints, log=log)
     record = provenance((framework,), device=results["device"], data=data_record)
     results = {**results, "eval_loss": config.eval_loss,
-               "protocol": report.protocol_settings(config, len(split.y_train)),
+               "protocol": comparable.protocol_settings(config, len(split.y_train)),
                "provenance": record}
     summary = report.summarize(results)
     if out is not None and writer:

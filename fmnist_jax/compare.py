@@ -1,9 +1,12 @@
 """Run directories side by side: per model, mean ± stdev of each, their difference with its 95%
-CI and Welch's t-test, and the study's published figures (no JAX).
+CI and Welch's t-test, and the study's published figures where every sample followed the study's
+protocol (no JAX).
 
 Each run directory contributes one sample per learning rate (its diverged runs left out, as in
 the summaries). Every later sample is compared with the first one given. Statistics that need
-two seeds per sample are NaN (JSON null, "n/a" in Markdown) when a sample has only one.
+two seeds per sample are NaN (JSON null, "n/a" in Markdown) when a sample has only one. A verdict
+states the seeds and settings it compares, and says when it cannot speak for the study's
+protocol: fewer seeds than the study's on a side, or a side off its protocol.
 """
 
 import math
@@ -12,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fmnist_jax import comparable
 from fmnist_jax.config import ConfigError
 from fmnist_jax.published import PUBLISHED
 from fmnist_jax.rundir import read_json
@@ -36,7 +40,16 @@ class Sample:
     test_loss: tuple[float, ...]
     time_s: tuple[float, ...]
     diverged: int
-    protocol: tuple  # sorted (setting, value) pairs, see report.protocol_settings
+    protocol: tuple  # sorted (setting, value) pairs, see comparable.protocol_settings
+
+    @property
+    def deviations(self) -> list[str]:
+        return comparable.run_deviations(dict(self.protocol), self.learning_rate)
+
+    def side(self, name: str) -> comparable.Side:
+        """This sample as one side of a verdict."""
+        settings = comparable.describe_run(dict(self.protocol), self.learning_rate)
+        return comparable.Side(name, len(self.seeds), settings, self.deviations)
 
 
 def load_samples(run_dir: Path) -> list[Sample]:
@@ -105,15 +118,26 @@ def compare(run_dirs: list[Path], force: bool = False) -> dict:
                 raise ConfigError(f"{group[0].label} and {other.label} ran different protocols "
                                   f"({'; '.join(differing)}); compare like with like, or pass "
                                   "--force")
+        off = comparable.off_protocol([s.side(_letter(i)) for i, s in enumerate(group)])
         models[model] = {"samples": [_describe_sample(s) for s in group],
-                         "published": _published(model),
-                         "differences": [_differences(group[0], other) for other in group[1:]]}
+                         "published": None if off else _published(model),
+                         "not_beside_study": [comparable.not_beside(names, deviations)
+                                              for names, deviations in off],
+                         "differences": [_differences(group[0], other, i)
+                                         for i, other in enumerate(group[1:], start=1)]}
     return {"alpha": ALPHA, "models": models}
 
 
-def _differences(base: Sample, other: Sample) -> dict:
+def _letter(index: int) -> str:
+    return chr(65 + index)
+
+
+def _differences(base: Sample, other: Sample, index: int) -> dict:
+    sides = base.side("A"), other.side(_letter(index))
     entry = {"a": base.label, "b": other.label,
-             "protocol_differences": protocol_differences(base, other)}
+             "protocol_differences": protocol_differences(base, other),
+             "compared": comparable.compared(*sides),
+             "caveat": comparable.verdict_caveat(base.model, *sides)}
     for key, _ in METRICS:
         stat = difference(getattr(base, key), getattr(other, key))
         entry[key] = {**stat, "verdict": verdict(stat["p_value"])}
@@ -123,6 +147,7 @@ def _differences(base: Sample, other: Sample) -> dict:
 def _describe_sample(s: Sample) -> dict:
     return {"label": s.label, "framework": s.framework, "learning_rate": s.learning_rate,
             "device": s.device, "seeds": list(s.seeds), "diverged": s.diverged,
+            "protocol_deviations": s.deviations,
             "test_accuracy_values": list(s.test_accuracy),
             **{key: describe(getattr(s, key)) for key in ("test_accuracy", "test_loss", "time_s")}}
 
@@ -142,7 +167,8 @@ def markdown(comparison: dict) -> str:
     """Per model: a table of the samples and the study, the differences, and a verdict line."""
     lines = ["# Comparison", ""]
     for model, entry in comparison["models"].items():
-        lines += [f"## {model}", "", *_samples_table(entry), ""]
+        lines += [f"## {model}", "", *_samples_table(entry), "", *entry["not_beside_study"]]
+        lines += [""] if entry["not_beside_study"] else []
         if not entry["differences"]:
             lines += ["One sample of this model: nothing to compare it with but the study.", ""]
             continue
@@ -150,7 +176,7 @@ def markdown(comparison: dict) -> str:
         for i, d in enumerate(entry["differences"], start=1):
             for key, name in METRICS:
                 stat = d[key]
-                lines.append(f"| {chr(65 + i)} − A, {name} | {_num(stat['diff'], '+.4f')} | "
+                lines.append(f"| {_letter(i)} − A, {name} | {_num(stat['diff'], '+.4f')} | "
                              f"{_interval(stat, '+.4f')} | {_num(stat['p_value'], '.3g')} | "
                              f"{stat['verdict']} |")
         lines.append("")
@@ -160,7 +186,10 @@ def markdown(comparison: dict) -> str:
             else:
                 result = "; ".join(f"{name} {_verdict_words(d[key], comparison['alpha'])}"
                                    for key, name in METRICS)
-            lines.append(f"**Verdict, {model}, {chr(65 + i)} vs A**: {result}.")
+            lines.append(f"**Verdict, {model}, {_letter(i)} vs A**: {result}.")
+            lines.append(f"Compared: {d['compared']}.")
+            if d["caveat"]:
+                lines.append(d["caveat"])
             if d["protocol_differences"]:
                 lines.append(f"Warning: the two ran different protocols "
                              f"({'; '.join(d['protocol_differences'])}), so a difference may "
@@ -178,7 +207,7 @@ def _verdict_words(stat: dict, alpha: float) -> str:
 def _samples_table(entry: dict) -> list[str]:
     """One column per sample, then the study's published figures when there are any."""
     samples, study = entry["samples"], entry["published"]
-    header = [f"{chr(65 + i)}: {s['label']}" for i, s in enumerate(samples)]
+    header = [f"{_letter(i)}: {s['label']}" for i, s in enumerate(samples)]
     rows = [("seeds", [str(s["test_accuracy"]["n"]) for s in samples], study and str(study["n"])),
             ("diverged", [str(s["diverged"]) for s in samples], "–"),
             ("device", [s["device"] for s in samples], "one GPU (unnamed)")]
@@ -210,9 +239,10 @@ def _interval(stat: dict, fmt: str = ".4f") -> str:
     return f"{stat['ci_low']:{fmt}} to {stat['ci_high']:{fmt}}"
 
 
-def plot(comparison: dict, path: Path) -> None:
-    """Test accuracy per seed, each sample side by side, with its mean and the study's 95% CI."""
-    from fmnist_jax.plots import figure, save
+def accuracy_figure(comparison: dict):
+    """Test accuracy per seed, each sample side by side, with its mean and, where every sample
+    followed the study's protocol, the study's 95% CI (else the title says why not)."""
+    from fmnist_jax.plots import figure
 
     models = comparison["models"]
     fig, axes = figure(len(models), (5.5 * len(models), 4.5))
@@ -222,7 +252,7 @@ def plot(comparison: dict, path: Path) -> None:
         for i, s in enumerate(samples):
             x = np.arange(len(s["seeds"])) + (i - (len(samples) - 1) / 2) * width
             points = ax.plot(x, s["test_accuracy_values"], "o", ms=6, alpha=0.85,
-                             label=f"{chr(65 + i)}: {s['label']}")
+                             label=f"{_letter(i)}: {s['label']}")
             if s["seeds"]:
                 ax.axhline(s["test_accuracy"]["mean"], color=points[0].get_color(), lw=1.2,
                            ls="--")
@@ -231,20 +261,23 @@ def plot(comparison: dict, path: Path) -> None:
             study = published["test_accuracy"]
             ax.axhspan(study["ci_low"], study["ci_high"], color="tab:gray", alpha=0.2,
                        label="study 95% CI")
+        title = f"{model}: test accuracy per seed"
         same_seeds = len({tuple(s["seeds"]) for s in samples}) == 1
         longest = max(len(s["seeds"]) for s in samples)
         ax.set_xticks(range(longest), samples[0]["seeds"] if same_seeds
                       else [f"#{k + 1}" for k in range(longest)])
         ax.set(xlabel=("seed" if same_seeds else "run, in seed order") + " (dashed: mean)",
-               ylabel="test accuracy", title=f"{model}: test accuracy per seed")
+               ylabel="test accuracy",
+               title=title if published else f"{title}\n{comparable.PLOT_CAVEAT}")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=7)
-    save(fig, path)
+    return fig
 
 
 def write_comparison(comparison: dict, out: Path) -> str:
     """Writes compare.md, compare.json (with provenance) and compare.png into `out`; returns
     the Markdown."""
+    from fmnist_jax.plots import save
     from fmnist_jax.provenance import footer, provenance
     from fmnist_jax.rundir import write_atomic, write_json
 
@@ -254,5 +287,5 @@ def write_comparison(comparison: dict, out: Path) -> str:
     text = markdown(comparison) + footer(record)
     write_atomic(out / "compare.md", text.encode())
     write_json(out / "compare.json", {**comparison, "provenance": record})
-    plot(comparison, out / "compare.png")
+    save(accuracy_figure(comparison), out / "compare.png")
     return text

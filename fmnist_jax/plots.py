@@ -9,6 +9,7 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
+from fmnist_jax.comparable import PLOT_CAVEAT
 from fmnist_jax.data import CLASS_NAMES
 from fmnist_jax.published import PUBLISHED
 from fmnist_jax.rundir import write_atomic
@@ -112,15 +113,16 @@ def draw_accuracy_strip(ax, samples: list[tuple[str, list[float]]], model: str,
 
 
 def accuracy_strip(run_dir: Path, results: dict, show_study: bool = True) -> None:
-    """Test accuracy per seed and learning rate, beside the study's interval."""
+    """Test accuracy per seed and learning rate, beside the study's interval if `show_study`
+    (else the title says why not)."""
     rates = sorted({r["learning_rate"] for r in results["runs"]})
     samples = [(f"lr {lr:g}", [r["test_accuracy"] for r in results["runs"]
                                if r["learning_rate"] == lr and r["stopped"] != "diverged"])
                for lr in rates]
     fig, (ax,) = figure(1, (max(4.0, 1.6 * len(rates) + 2), 4.5))
     draw_accuracy_strip(ax, samples, results["model"], show_study)
-    ax.set_title(f"{results['framework']} {results['model']}: test accuracy per seed "
-                 "(bar = mean)")
+    title = f"{results['framework']} {results['model']}: test accuracy per seed (bar = mean)"
+    ax.set_title(title if show_study else f"{title}\n{PLOT_CAVEAT}")
     save(fig, run_dir / "accuracy.png")
 
 

@@ -1,15 +1,15 @@
 """The study's report: our JAX and torch_ref rows beside the published PyTorch table, the
 statistics between them, an accuracy plot per model and, when run, the sweep table.
 
-Only a cell that ran the study's protocol (all 50000 training images, patience 30, at most 1000
-epochs, the study's loss definition, last-epoch weights) is compared with the published row;
-a truncated cell is labelled as such and never called inside or outside the study's interval.
+Only a cell that ran the study's protocol (`fmnist_jax.comparable`) is compared with the
+published row, which stands in the table only beside such a cell; a truncated cell is labelled as
+such, says why it is not compared and is never called inside or outside the study's interval.
 """
 
 import math
 from pathlib import Path
 
-from fmnist_jax import compare, report
+from fmnist_jax import comparable, compare, report
 from fmnist_jax.plots import draw_accuracy_strip, figure, save
 from fmnist_jax.provenance import footer, provenance
 from fmnist_jax.published import PUBLISHED, STUDY_DESCRIPTION
@@ -23,6 +23,7 @@ def cell_summary(results: dict) -> dict:
     """A cell's row: statistics of its finished runs, and how it deviates from the protocol."""
     runs = [r for r in results["runs"] if r["stopped"] != "diverged"]
     learning_rate = results["runs"][0]["learning_rate"]
+    settings = results.get("protocol", {})
     return {"framework": results["framework"], "model": results["model"],
             "device": results["device"], "diverged": len(results["runs"]) - len(runs),
             "accuracy": describe([r["test_accuracy"] for r in runs]),
@@ -31,7 +32,8 @@ def cell_summary(results: dict) -> dict:
             "time_s": describe([r["time_s"] for r in runs]),
             "stopped": sorted({r["stopped"] for r in runs}),
             "eval_loss": results.get("eval_loss"),
-            "deviations": report.deviations(results.get("protocol", {}), learning_rate),
+            "settings": comparable.describe_run(settings, learning_rate),
+            "deviations": comparable.run_deviations(settings, learning_rate),
             "accuracies": [r["test_accuracy"] for r in runs]}
 
 
@@ -61,22 +63,34 @@ def build(cells: dict, sweep_rows) -> dict:
                  "published": {f: against_published(c) for f, c in by_framework.items()}}
         if {"jax", "torch"} <= set(by_framework):
             jax_cell, torch_cell = by_framework["jax"], by_framework["torch"]
+            sides = _side("JAX", jax_cell), _side("torch_ref", torch_cell)
             entry["jax_minus_torch"] = {
                 "accuracy": compare.difference(torch_cell["accuracies"], jax_cell["accuracies"]),
                 "protocol_differences": sorted(set(jax_cell["deviations"])
-                                               ^ set(torch_cell["deviations"]))}
+                                               ^ set(torch_cell["deviations"])),
+                "compared": comparable.compared(*sides),
+                "caveat": comparable.verdict_caveat(model, *sides)}
         entries[model] = entry
     return {"models": entries, "sweep": sweep_rows}
 
 
+def _side(name: str, cell: dict) -> comparable.Side:
+    return comparable.Side(name, cell["accuracy"]["n"], cell["settings"], cell["deviations"])
+
+
+def _followed(entry: dict) -> bool:
+    """Whether some cell of a model ran the study's protocol (so its published row is shown)."""
+    return any(not cell["deviations"] for cell in entry["cells"].values())
+
+
 def markdown(report_data: dict, record: dict) -> str:
     lines = ["# The study, reproduced", "", STUDY_DESCRIPTION, "",
-             "## The PyTorch table: published, and ours", "",
+             "## The PyTorch table: ours, and the published row beside cells of its protocol", "",
              ("| model | source | runs | success avg | success stdev | 95% CI | loss avg | "
               "loss stdev | epochs avg | run time avg (s) | device | protocol |"),
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for model, entry in report_data["models"].items():
-        if model in PUBLISHED:
+        if model in PUBLISHED and _followed(entry):
             c = PUBLISHED[model].cells()
             lines.append(f"| {model} | study (published) | {c['count']} | {c['accuracy']} | "
                          f"{c['accuracy_std']} | {c['interval']} | {c['loss']} | {c['loss_std']} | "
@@ -101,16 +115,21 @@ def markdown(report_data: dict, record: dict) -> str:
                 lines.append(f"JAX − torch_ref, test accuracy: {acc['diff']:+.4f} (95% CI "
                              f"{acc['ci_low']:+.4f} to {acc['ci_high']:+.4f}), Welch p = "
                              f"{acc['p_value']:.3g}: {verdict} at p < {compare.ALPHA}.")
+            lines.append(f"Compared: {d['compared']}.")
+            if d["caveat"]:
+                lines.append(d["caveat"])
             if d["protocol_differences"]:
                 lines.append("Warning: the two cells ran different protocols: "
                              + "; ".join(d["protocol_differences"]) + ".")
         for framework, published in entry["published"].items():
             cell = entry["cells"][framework]
             name = FRAMEWORK_NAMES[framework]
+            if cell["deviations"]:
+                lines.append(comparable.not_beside(name, cell["deviations"]))
+                continue
             if published is None:
-                why = ("it did not run the study's protocol: " + "; ".join(cell["deviations"])
-                       if cell["deviations"] else "fewer than 2 runs or no published row")
-                lines.append(f"{name} against the published row: not compared ({why}).")
+                lines.append(f"{name} against the published row: not compared (fewer than 2 "
+                             "runs or no published row).")
                 continue
             where = "inside" if published["inside_published_interval"] else "outside"
             lines.append(f"{name} against the published row: mean accuracy "
@@ -148,11 +167,11 @@ def plot_model(out: Path, model: str, entry: dict) -> None:
     """accuracy-<model>.png: each cell's runs beside the published interval (shown only when
     some cell ran the study's protocol)."""
     samples = [(FRAMEWORK_NAMES[f], cell["accuracies"]) for f, cell in entry["cells"].items()]
-    followed = any(not cell["deviations"] for cell in entry["cells"].values())
+    followed = _followed(entry)
     fig, (ax,) = figure(1, (2.2 * len(samples) + 3, 4.5))
     draw_accuracy_strip(ax, samples, model, show_study=followed)
     title = f"{model}: test accuracy per run (bar = mean)"
-    ax.set_title(title if followed else title + "\ntruncated protocol: not comparable with the study")
+    ax.set_title(title if followed else f"{title}\n{comparable.PLOT_CAVEAT}")
     save(fig, out / f"accuracy-{model}.png")
 
 

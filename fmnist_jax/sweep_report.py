@@ -1,12 +1,14 @@
-"""The sweep's report: per configuration our runs (many seeds: mean and 95% interval) beside the
-study's single figure, which variations differ from the base case (Welch's test, Holm's
-correction for the 19 comparisons), and plots: accuracy intervals, confusion heatmaps."""
+"""The sweep's report: per configuration that ran, our runs (many seeds: mean and 95% interval)
+beside the study's single figure where the sweep followed the study's protocol
+(`comparable.sweep_deviations`), which variations differ from the base case (Welch's test, Holm's
+correction for the comparisons), and plots: accuracy intervals, confusion heatmaps."""
 
 import math
 from pathlib import Path
 
 import numpy as np
 
+from fmnist_jax.comparable import PLOT_CAVEAT, SWEEP_SETTINGS, not_beside, sweep_deviations
 from fmnist_jax.provenance import footer, provenance
 from fmnist_jax.rundir import write_atomic
 from fmnist_jax.sklearn_sweep import GRID, PUBLISHED_LARGE_CONFUSION
@@ -18,14 +20,16 @@ ALPHA = 0.05
 COLUMNS = ("name", "setting changed", "seeds", "accuracy (mean)", "95% CI", "study",
            "Δ vs study", "reference", "Δ vs base", "Holm p", "fit s (mean)", "study fit s",
            "n_iter (mean)", "converged")
+STUDY_COLUMNS = ("study", "Δ vs study", "study fit s")
 FOOTNOTE = ("Accuracy is test accuracy over the seeds run; the 95% interval is Student's t "
             "(n/a for one seed). Δ vs base is the configuration's mean minus the base case's, "
             "tested by Welch's t-test with Holm's correction over every configuration compared "
             "(marked * below 0.05). \"reference\" is another sweep's single figure for the same "
-            "configuration when given (`--compare-with`). The study fitted each configuration "
-            "once, unseeded, on 8 BLAS threads; it gives the large model's time as \"about 4 "
-            "minutes\" (240 s here), and its published large-model confusion matrix has a "
-            "diagonal of 8796, an accuracy of 0.8796, not the 0.891 its text reports.")
+            "configuration when given (`--compare-with`).")
+STUDY_FOOTNOTE = ("The study fitted each configuration once, unseeded, on 8 BLAS threads; it "
+                  "gives the large model's time as \"about 4 minutes\" (240 s here), and its "
+                  "published large-model confusion matrix has a diagonal of 8796, an accuracy of "
+                  "0.8796, not the 0.891 its text reports.")
 
 
 def confusion(row: dict) -> np.ndarray:
@@ -80,8 +84,10 @@ def _conditions(rows: list[dict]) -> list[str]:
         (f"- configurations run: {len(by_config(rows))} of {len(GRID)}; engine: "
         f"{values('engine')}; seeds (random_state): {values('random_state')} (the study did "
         "not seed)"),
-        f"- training images: {values('n_train')} (the study: 60000); test images: 10000",
-        (f"- max_iter: {values('max_iter')} (the study: 10000); tol: {values('tol')} "
+        (f"- training images: {values('n_train')} (the study: {SWEEP_SETTINGS['n_train'][0]}); "
+         "test images: 10000"),
+        (f"- max_iter: {values('max_iter')} (the study: {SWEEP_SETTINGS['max_iter'][0]}); tol: "
+         f"{values('tol')} "
          "(sklearn's default 1e-4, which the study's code used; its prose says 0.001)"),
         (f"- threads per fit: {values('blas_threads')} (the study: 8); fit time is the wall time "
          "of `fit` (the jax engine: its program's wall time over its seeds)"),
@@ -93,12 +99,9 @@ def _num(value, spec: str = ".4f") -> str:
         format(value, spec)
 
 
-def _cells(config, entry: dict | None, reference: dict | None) -> list[str]:
+def _cells(config, entry: dict, reference: dict | None) -> list[str]:
     study = config.published_accuracy
     ref = "-" if reference is None else reference["test_accuracy"]
-    if entry is None:
-        return [config.name, config.describe(), "0", "-", "-", f"{study:.4f}", "-", ref, "-",
-                "-", "-", f"{config.published_fit_time_s:.1f}", "-", "-"]
     accuracy = entry["accuracy"]
     interval = ("n/a" if accuracy["n"] < 2
                 else f"{accuracy['ci_low']:.4f}–{accuracy['ci_high']:.4f}")
@@ -113,14 +116,20 @@ def _cells(config, entry: dict | None, reference: dict | None) -> list[str]:
 
 def markdown(rows: list[dict], reference_rows: list[dict] | None = None,
              record: dict | None = None) -> str:
-    """The study's table with ours beside it, in grid order; configurations not run show '-'."""
+    """The configurations that ran, in grid order, with the study's figures beside them where
+    the sweep followed its protocol (else a sentence saying why not)."""
     summary = summarize(rows)
     reference = {row["name"]: row for row in reference_rows or []}
-    lines = ["# scikit-learn MLPClassifier sweep: ours beside the study's", "",
-             *_conditions(rows), "", _table_row(COLUMNS), _table_row(("---",) * len(COLUMNS))]
-    lines += [_table_row(_cells(config, summary.get(config.name), reference.get(config.name)))
-              for config in GRID]
-    lines += ["", FOOTNOTE]
+    off = sweep_deviations(rows)
+    shown = [i for i, name in enumerate(COLUMNS) if not (off and name in STUDY_COLUMNS)]
+    lines = ["# scikit-learn MLPClassifier sweep" + ("" if off else ": ours beside the study's"),
+             "", *_conditions(rows), "", *([not_beside("this sweep", off), ""] if off else []),
+             _table_row(COLUMNS[i] for i in shown), _table_row(("---",) * len(shown))]
+    for config in GRID:
+        if config.name in summary:
+            cells = _cells(config, summary[config.name], reference.get(config.name))
+            lines.append(_table_row(cells[i] for i in shown))
+    lines += ["", FOOTNOTE + ("" if off else " " + STUDY_FOOTNOTE)]
     return "\n".join(lines) + "\n" + (footer(record) if record else "")
 
 
@@ -128,57 +137,67 @@ def _table_row(cells) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def plot_accuracy(rows: list[dict], path: Path, reference_rows: list[dict] | None = None) -> None:
-    """Per configuration: our mean with its 95% interval (each seed a dot), the study's figure,
-    and the reference sweep's."""
-    from fmnist_jax.plots import figure, save
+def accuracy_figure(rows: list[dict], reference_rows: list[dict] | None = None):
+    """Per configuration that ran: our mean, with its 95% interval and each seed a dot where
+    it has two seeds or more; the study's figure where the sweep followed the study's protocol
+    (else the title says why not); and the reference sweep's."""
+    from fmnist_jax.plots import figure
 
     summary = summarize(rows)
     groups = by_config(rows)
     reference = {row["name"]: float(row["test_accuracy"]) for row in reference_rows or []}
-    names = [config.name for config in GRID]
-    fig, (ax,) = figure(1, (8, 8.5))
-    for y, config in enumerate(GRID):
-        ax.plot(config.published_accuracy, y, "x", color="tab:gray", ms=8)
+    beside_study = not sweep_deviations(rows)
+    configs = [config for config in GRID if config.name in summary]
+    fig, (ax,) = figure(1, (8, 1.5 + 0.35 * len(configs)))
+    for y, config in enumerate(configs):
+        if beside_study:
+            ax.plot(config.published_accuracy, y, "x", color="tab:gray", ms=8)
         if config.name in reference:
             ax.plot(reference[config.name], y, "s", color="tab:green", ms=5, fillstyle="none")
-        if config.name in summary:
-            accuracy = summary[config.name]["accuracy"]
+        accuracy = summary[config.name]["accuracy"]
+        if accuracy["n"] > 1:
             values = [float(r["test_accuracy"]) for r in groups[config.name]]
             ax.plot(values, [y + 0.18] * len(values), ".", color="tab:blue", alpha=0.5, ms=4)
-            if accuracy["n"] > 1:
-                ax.errorbar(accuracy["mean"], y, xerr=[[accuracy["mean"] - accuracy["ci_low"]],
-                                                       [accuracy["ci_high"] - accuracy["mean"]]],
-                            fmt="o", color="tab:blue", capsize=3, ms=4)
-            else:
-                ax.plot(accuracy["mean"], y, "o", color="tab:blue", ms=4)
-    ax.plot([], [], "o", color="tab:blue", label="ours: mean, 95% CI (dots: seeds)")
-    ax.plot([], [], "x", color="tab:gray", ms=8, label="study")
+            ax.errorbar(accuracy["mean"], y, xerr=[[accuracy["mean"] - accuracy["ci_low"]],
+                                                   [accuracy["ci_high"] - accuracy["mean"]]],
+                        fmt="o", color="tab:blue", capsize=3, ms=4)
+        else:
+            ax.plot(accuracy["mean"], y, "o", color="tab:blue", ms=4)
+    several = [entry["accuracy"]["n"] > 1 for entry in summary.values()]
+    ours = ("ours: mean, 95% CI (dots: seeds)" if all(several) else "ours: one seed"
+            if not any(several) else "ours: mean, with a 95% CI where 2+ seeds (dots: seeds)")
+    ax.plot([], [], "o", color="tab:blue", label=ours)
+    if beside_study:
+        ax.plot([], [], "x", color="tab:gray", ms=8, label="study")
     if reference:
         ax.plot([], [], "s", color="tab:green", ms=5, fillstyle="none", label="reference")
-    ax.set_yticks(range(len(names)), names)
-    ax.invert_yaxis()
+    ax.set_yticks(range(len(configs)), [config.name for config in configs])
+    ax.set_ylim(len(configs) - 0.5, -0.5)  # first configuration on top
     ax.set_xlabel("test accuracy")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.suptitle("MLPClassifier sweep: test accuracy per configuration")
-    save(fig, path)
+    title = "MLPClassifier sweep: test accuracy per configuration"
+    ax.set_title(title if beside_study else f"{title}\n{PLOT_CAVEAT}")
+    return fig
 
 
 def plot_confusions(rows: list[dict], out: Path) -> list[str]:
     """confusion-<name>.png for each configuration that ran (mean over its seeds), and, when
-    the large model ran, confusion_large.png beside the study's published matrix."""
+    the large model ran, confusion_large.png, beside the study's published matrix where the
+    sweep followed the study's protocol."""
     from fmnist_jax.plots import draw_confusion, figure, save
 
+    beside_study = not sweep_deviations(rows)
     written = []
     for name, group in by_config(rows).items():
         matrix = np.mean([confusion(row) for row in group], axis=0)
         panels = [(f"{name}, ours (mean of {len(group)} seed(s))", matrix)]
         target = f"confusion-{name}.png"
         if name == "large":
-            panels.insert(0, ("large, study (published; its text says 0.891)",
-                              PUBLISHED_LARGE_CONFUSION))
             target = CONFUSION_PNG
+            if beside_study:
+                panels.insert(0, ("large, study (published; its text says 0.891)",
+                                  PUBLISHED_LARGE_CONFUSION))
         fig, axes = figure(len(panels), (6.5 * len(panels), 6))
         for ax, (title, shown) in zip(axes, panels):
             draw_confusion(ax, shown)
@@ -197,5 +216,7 @@ def write_summary(out, rows: list[dict], plots: bool = True,
     record = provenance(("jax",) if engines == {"jax"} else ("sklearn",), data=data)
     write_atomic(out / "summary.md", markdown(rows, reference_rows, record).encode())
     if plots:
-        plot_accuracy(rows, out / ACCURACY_PNG, reference_rows)
+        from fmnist_jax.plots import save
+
+        save(accuracy_figure(rows, reference_rows), out / ACCURACY_PNG)
         plot_confusions(rows, out)

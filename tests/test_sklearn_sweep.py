@@ -3,6 +3,7 @@
 import argparse
 import os
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ from fmnist_jax import sklearn_sweep as sweep
 from fmnist_jax.cli import sweep_cmd
 from fmnist_jax.config import ConfigError
 from fmnist_jax.data import sklearn_view, synthetic_raw
-from fmnist_jax.sweep_report import markdown
+from fmnist_jax.sweep_report import accuracy_figure, markdown
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,6 +36,27 @@ sweep.fit_config = slow_after_first
 sweep.run_sweep(sweep.select("lr-0.1,base"), sklearn_view(synthetic_raw(300, 100)), sys.argv[1],
                 max_iter=2, log=lambda line: None)
 """
+
+
+def sweep_row(name: str, accuracy: float, seed: int = 0, n_train: str = "60000",
+              max_iter: str = "10000") -> dict:
+    """A results.csv row as the sweep writes it (the study's protocol unless told)."""
+    return {"name": name, "engine": "sklearn", "max_iter": max_iter, "tol": "0.0001",
+            "random_state": str(seed), "n_train": n_train, "blas_threads": "1",
+            "fit_time_s": "1.000", "n_iter": "5", "converged": "True",
+            "test_accuracy": f"{accuracy:.4f}", "confusion_matrix": " ".join(["10"] * 100)}
+
+
+def table(text: str) -> list[dict]:
+    """The rows of a Markdown table in `text`, by column name."""
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    header = [cell.strip() for cell in lines[0].split("|")[1:-1]]
+    return [dict(zip(header, (cell.strip() for cell in line.split("|")[1:-1])))
+            for line in lines[2:]]
+
+
+TRUNCATED_ROWS = [sweep_row("base", 0.80, n_train="1000", max_iter="5"),
+                  sweep_row("lr-0.1", 0.82, n_train="1000", max_iter="5")]
 
 
 @pytest.fixture(scope="module")
@@ -189,14 +211,28 @@ def test_sigkilled_sweep_leaves_a_readable_csv_and_rerun_finishes_the_rest(tiny_
     assert [row["name"] for row in sweep.read_results(path)] == ["lr-0.1", "base"]
 
 
-def test_summary_puts_ours_beside_the_studys(tiny_data, tmp_path):
-    quiet_sweep("lr-0.1", tiny_data, tmp_path)
-    rows = sweep.read_results(tmp_path / sweep.RESULTS_CSV)
-    table = markdown(rows)
-    ours = float(rows[0]["test_accuracy"])
-    line = next(line for line in table.splitlines() if line.startswith("| lr-0.1 |"))
-    assert f"| 1 | {ours:.4f} | n/a | 0.8704 | {ours - 0.8704:+.4f} |" in line
-    assert "| base | base case | 0 | - | - | 0.8807 |" in table
+def test_summary_of_the_studys_protocol_puts_ours_beside_the_studys():
+    rows = [sweep_row("lr-0.1", 0.8712)]
+    (line,) = table(markdown(rows))
+    assert (line["seeds"], line["accuracy (mean)"], line["95% CI"]) == ("1", "0.8712", "n/a")
+    assert (line["study"], line["Δ vs study"], line["study fit s"]) == ("0.8704", "+0.0008", "18.4")
+    assert "Not set beside" not in markdown(rows)
+
+
+def test_summary_lists_only_the_configurations_that_ran():
+    rows = [sweep_row("lr-0.1", 0.87), sweep_row("base", 0.88)]
+    assert [line["name"] for line in table(markdown(rows))] == ["base", "lr-0.1"]
+
+
+def test_a_truncated_sweep_is_not_set_beside_the_study_and_says_why():
+    text = markdown(TRUNCATED_ROWS)
+    assert ("Not set beside the study's published figures: this sweep did not follow the study's "
+            "protocol (1000 training images (the study: 60000); max_iter 5 (the study: 10000)).") \
+        in text.splitlines()
+    lines = table(text)
+    assert [line["name"] for line in lines] == ["base", "lr-0.1"]
+    assert not {"study", "Δ vs study", "study fit s"} & set(lines[0])
+    assert "0.8807" not in text and "0.8704" not in text
 
 
 def test_many_seeds_give_intervals_and_a_corrected_test_against_the_base_case(tiny_data,
@@ -205,10 +241,44 @@ def test_many_seeds_give_intervals_and_a_corrected_test_against_the_base_case(ti
     rows = sweep.read_results(tmp_path / sweep.RESULTS_CSV)
     assert sorted((row["name"], row["random_state"]) for row in rows) == [
         (name, str(seed)) for name in ("base", "lr-0.1") for seed in range(3)]
-    line = next(line for line in markdown(rows).splitlines() if line.startswith("| lr-0.1 |"))
-    cells = [cell.strip() for cell in line.split("|")[1:-1]]
-    assert cells[2] == "3" and "–" in cells[4] and cells[8].startswith(("+", "-"))
-    assert cells[9] != "-"  # Holm-adjusted Welch p-value against the base case
+    line = next(line for line in table(markdown(rows)) if line["name"] == "lr-0.1")
+    assert line["seeds"] == "3" and "–" in line["95% CI"]
+    assert line["Δ vs base"].startswith(("+", "-"))
+    assert line["Holm p"] != "-"  # Holm-adjusted Welch p-value against the base case
+
+
+def test_the_plot_of_one_seed_a_configuration_shows_no_interval():
+    (ax,) = accuracy_figure([sweep_row("base", 0.88), sweep_row("lr-0.1", 0.87)]).axes
+    assert not ax.containers  # no error bars
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["ours: one seed", "study"]
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["base", "lr-0.1"]
+
+
+def test_the_plot_of_many_seeds_shows_their_intervals():
+    rows = [sweep_row("base", accuracy, seed) for seed, accuracy in enumerate((0.88, 0.87, 0.89))]
+    (ax,) = accuracy_figure(rows).axes
+    assert len(ax.containers) == 1
+    assert ax.get_legend().get_texts()[0].get_text() == "ours: mean, 95% CI (dots: seeds)"
+
+
+def test_the_plot_of_a_truncated_sweep_leaves_the_study_out_and_says_why():
+    (ax,) = accuracy_figure(TRUNCATED_ROWS).axes
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["ours: one seed"]
+    assert not [line for line in ax.get_lines() if line.get_marker() == "x"]
+    assert "not set beside the study's published figures" in ax.get_title()
+
+
+def test_the_studys_large_confusion_matrix_stands_only_beside_a_sweep_of_its_protocol(tmp_path):
+    from fmnist_jax.sweep_report import CONFUSION_PNG, plot_confusions
+
+    def width(rows, name):
+        plot_confusions(rows, tmp_path / name)
+        return struct.unpack(">I", (tmp_path / name / CONFUSION_PNG).read_bytes()[16:20])[0]
+
+    (tmp_path / "full").mkdir(), (tmp_path / "truncated").mkdir()
+    two_panels = width([sweep_row("large", 0.88)], "full")
+    one_panel = width([sweep_row("large", 0.80, n_train="1000")], "truncated")
+    assert two_panels > 1.8 * one_panel
 
 
 def test_holm_correction_multiplies_the_smallest_p_value_by_the_number_of_tests():

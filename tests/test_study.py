@@ -40,11 +40,16 @@ def test_report_sets_a_truncated_cell_apart_from_the_published_figures(finished)
     out, outcome = finished
     text = (out / "report.md").read_text()
     assert text == outcome["report"]
-    assert "| simple | study (published) | 6 | 0.8917 |" in text
-    assert "truncated: n_train 256 (study: 50000); max_epochs 2 (study: 1000)" in text
-    assert "against the published row: not compared" in text
+    off = ("256 training images (the study: 50000); at most 2 epochs (the study: 1000); batches "
+           "of 32 (the study: 128)")
+    assert "study (published)" not in text and "0.8917" not in text
+    assert f"truncated: {off}" in text
+    assert (f"Not set beside the study's published figures: JAX (ours) did not follow the "
+            f"study's protocol ({off}).") in text
     assert "inside" not in text and "outside" not in text
     assert "JAX − torch_ref, test accuracy" in text
+    assert ("This verdict cannot speak for the study's protocol: 2 and 2 seeds, fewer than the "
+            f"study's 6 a side; JAX and torch_ref did not follow it ({off}).") in text
     assert (out / "accuracy-simple.png").read_bytes().startswith(b"\x89PNG")
     json.loads((out / "report.json").read_text(), parse_constant=pytest.fail)
 
@@ -124,8 +129,10 @@ def test_the_quick_study_writes_the_side_by_side_report(real_data_dir, tmp_path,
     text = (out / "report.md").read_text()
     assert text in capsys.readouterr().out
     for model in ("simple", "big"):
-        for source in ("study (published)", "JAX (ours)", "torch_ref (ours)"):
+        for source in ("JAX (ours)", "torch_ref (ours)"):
             assert f"| {model} | {source} |" in text
+    assert "study (published)" not in text  # the quick study is off the study's protocol
+    assert "Not set beside the study's published figures" in text
     assert "## The scikit-learn sweep" in text
     record = json.loads((out / "report.json").read_text(), parse_constant=pytest.fail)
     assert record["provenance"]["data"]["sha256"]["train-images-idx3-ubyte.gz"] == \

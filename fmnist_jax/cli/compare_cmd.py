@@ -4,7 +4,8 @@ from pathlib import Path
 
 HELP = ("compare run directories (e.g. `fmnist train` against `fmnist torch`) model by model: "
         "mean ± stdev of test accuracy and loss, their difference with its 95 percent CI, "
-        "Welch's t-test, the study's published figures, a verdict at p < 0.05, and a plot")
+        "Welch's t-test, the study's published figures (beside runs of its protocol), a verdict "
+        "at p < 0.05 with what it compares, and a plot")
 
 
 def add_arguments(parser) -> None:
