@@ -13,6 +13,10 @@ For each model and precision, in one process (a noisy machine: compare ratios, n
   and, for bf16, that floor against the float32 loop step (the best bf16/float32 ratio);
 - torch_ref's training step (1 seed, its DataLoader and `train_step`, as it trains) over the
   same number of batches, and JAX's speedup over it;
+- torch_ref's K seeds both ways PyTorch offers, per seed and step: K models one after the other
+  (as torch_ref trains), and the K models at once with `torch.func` (`torch_ref.func_seeds`:
+  stacked parameters, `functional_call` under `vmap`, one Adam), plain and under
+  `torch.compile` where it compiles; beside JAX's K seeds in one program;
 - one full-data epoch (50000 training and 10000 validation images), 1 seed, in JAX, and in
   torch_ref for the MLPs (a torch_ref cnn epoch takes over ten minutes here: --torch-cnn-epoch).
 
@@ -41,6 +45,7 @@ from fmnist_jax.provenance import provenance
 from fmnist_jax.runner import describe_device
 from fmnist_jax.train import device_data, make_optimizer, make_train
 from torch_ref import train as torch_train
+from torch_ref.func_seeds import FuncSeeds
 from torch_ref.models import build_model
 
 PRECISIONS = ("float32", "bf16")
@@ -180,6 +185,45 @@ class TorchTrainer:
             torch.cuda.synchronize()
 
 
+TORCH_WAYS = ("sequential", "torch.func", "torch.func+compile")
+
+
+def torch_seeds_step(config: TrainConfig, split, device, seeds: int, steps: int,
+                     way: str) -> float | str:
+    """Seconds per seed and training step of `seeds` torch_ref models trained `way`
+    (`TORCH_WAYS`), each on its own random batches, after a warm-up step; where
+    `torch.compile` fails, the first line of its error instead."""
+    torch_train._set_precision(config.precision)
+    batch, bf16 = config.batch_size, config.precision == "bf16"
+    images, labels = torch_train.dataset(split.x_train, split.y_train).tensors
+    picks = torch.randint(0, len(labels), (steps + 1, seeds, batch))
+    batches = [(images[i].to(device), labels[i].to(device)) for i in picks]
+    if way == "sequential":
+        models = [build_model(config.model).to(device) for _ in range(seeds)]
+        optimizers = [torch.optim.Adam(m.parameters(), lr=config.learning_rates[0]) for m in models]
+
+        def step(x, y):
+            for k, (model, optimizer) in enumerate(zip(models, optimizers)):
+                torch_train.train_step(model, optimizer, x[k], y[k], bf16)
+    else:
+        stacked = FuncSeeds(config.model, seeds, config.learning_rates[0], device, bf16,
+                            compile=way.endswith("compile"))
+        step = stacked.step
+    try:
+        step(*batches[0])
+    except Exception as error:  # torch.compile's failures have many types
+        if not way.endswith("compile"):
+            raise
+        return f"did not compile: {str(error).strip().splitlines()[0][:120]}"
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for x, y in batches[1:]:
+        step(x, y)
+    sync()
+    return (time.perf_counter() - start) / steps / seeds
+
+
 def bench(model: str, precision: str, split, args, device) -> dict:
     config = TrainConfig(model=model, precision=precision, progress=False,
                          max_epochs=protocol.MAX_EPOCHS, patience=protocol.MAX_EPOCHS)
@@ -205,6 +249,8 @@ def bench(model: str, precision: str, split, args, device) -> dict:
     reference.steps(2)  # warm-up
     figures["torch_step_s"] = reference.steps(steps) / steps
     figures["jax_step_speedup"] = figures["torch_step_s"] / loop[1]
+    figures["torch_seeds_step_s"] = {way: {k: torch_seeds_step(config, split, device, k, steps, way)
+                                           for k in args.seeds} for way in args.torch_ways}
     if args.full_epoch:
         figures["epoch_jax_s"] = jax_epoch(config, split, repeats=1 if model == "cnn" else 3)
         if model != "cnn" or args.torch_cnn_epoch:
@@ -231,6 +277,23 @@ def table(rows: list[dict], seeds: list[int]) -> str:
         cells += [f"{r['torch_step_s']:.4f}", f"{r['jax_step_speedup']:.2f}x"]
         cells += [f"{r[key]:.1f}" if key in r else "–" for key in ("epoch_jax_s", "epoch_torch_s")]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def seeds_table(rows: list[dict], seeds: list[int]) -> str:
+    """K seeds, per seed and training step: JAX's program against torch_ref's K models."""
+    ways = list(dict.fromkeys(way for r in rows for way in r["torch_seeds_step_s"]))
+    header = (["model", "precision", "K", "JAX, one program (s)"]
+              + [f"torch_ref, {way} (s)" for way in ways] + ["JAX speedup over the best torch"])
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for r in rows:
+        for k in seeds:
+            torch_times = [r["torch_seeds_step_s"][way][k] for way in ways]
+            measured = [t for t in torch_times if isinstance(t, float)]
+            cells = [r["model"], r["precision"], str(k), f"{r['loop_step_s'][k]:.4f}"]
+            cells += [f"{t:.4f}" if isinstance(t, float) else t for t in torch_times]
+            cells.append(f"{min(measured) / r['loop_step_s'][k]:.2f}x" if measured else "–")
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -272,20 +335,28 @@ def main(argv=None) -> int:
                         help="skip the full-data epochs")
     parser.add_argument("--torch-cnn-epoch", action="store_true",
                         help="time a full torch_ref cnn epoch too (over ten minutes on 2 cores)")
+    parser.add_argument("--torch-ways", type=lambda s: [w for w in s.split(",") if w],
+                        default=list(TORCH_WAYS),
+                        help="how torch_ref's K seeds are timed, comma-separated from "
+                             f"{','.join(TORCH_WAYS)} (default all; '' for none)")
     parser.add_argument("--quick", action="store_true",
                         help="seconds: the simple model in float32, K = 1, 2, 2 steps, synthetic "
-                             "data, no full epoch (checks that the script runs)")
+                             "data, no full epoch, torch's K seeds without torch.compile "
+                             "(checks that the script runs)")
     parser.add_argument("--data-dir", help="directory with the four Fashion-MNIST files")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
     args = parser.parse_args(argv)
     if args.quick:
         args.models, args.precisions, args.seeds = ["simple"], ["float32"], [1, 2]
         args.steps, args.reps, args.full_epoch = 2, 2, False
+        args.torch_ways = [way for way in args.torch_ways if not way.endswith("compile")]
         split = synthetic_split(n_train=512, n_val=128, n_test=128)
     else:
         split = study_split(load_raw(args.data_dir))
     if 1 not in args.seeds:
         parser.error("--seeds must include 1, the reference of every ratio")
+    if set(args.torch_ways) - set(TORCH_WAYS):
+        parser.error(f"--torch-ways: choose from {', '.join(TORCH_WAYS)}")
     device = torch_train.default_device()
     print(f"JAX on {describe_device()}, torch_ref on {torch_train.describe(device)}", flush=True)
     rows, record = [], provenance(("jax", "torch"), device=describe_device())
@@ -298,6 +369,9 @@ def main(argv=None) -> int:
                                                 indent=2) + "\n")
     print()
     print(table(rows, args.seeds))
+    if args.torch_ways:
+        print()
+        print(seeds_table(rows, args.seeds))
     if len(args.precisions) > 1:
         print()
         print(precision_table(rows))

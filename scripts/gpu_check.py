@@ -1,9 +1,13 @@
-"""The GPU targets in one run (one H200, at most about 8 minutes), written to one JSON file.
+"""The GPU targets in one run (one H200, at most about 9 minutes), written to one JSON file.
 
 - cnn, 8 seeds in one program, full protocol (early stopping), tf32 and bf16: wall time,
   compile time, epochs, test accuracy (target: at most 60 s);
 - simple, 8 seeds, full protocol, float32 (target: at most 10 s);
-- the cnn's conv as patches (matmuls) against lax.conv: one epoch, 1 and 8 seeds;
+- the cnn's conv as patches (matmuls) against lax.conv (what `--conv auto` picks on a GPU):
+  one epoch, 1 and 8 seeds;
+- K = 1 and 8 seeds of simple and cnn (tf32), per seed and training step: JAX's one program
+  against torch_ref's K models one after the other and with torch.func, plain and compiled
+  (`bench.torch_seeds_step`);
 - torch_ref cnn for a few epochs, 1 seed, tf32: seconds per epoch, against JAX's per seed;
 - the sklearn sweep's whole grid x 5 seeds in the JAX engine, all 60000 images (last: the rows
   that finish before the time limit are in sweep-gpu/results.csv beside the JSON).
@@ -20,6 +24,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import bench
+import torch
+
 from fmnist_jax import api
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data import synthetic_split
@@ -31,7 +38,8 @@ def jax_run(config: TrainConfig, split) -> dict:
     start = time.perf_counter()
     run = api.train_jax(config, split, log=lambda *_: None)
     results = run.results
-    return {"model": config.model, "precision": config.precision, "conv": config.conv,
+    return {"model": config.model, "precision": config.precision,
+            "conv": results.get("conv", config.conv),
             "seeds": config.seeds, "max_epochs": config.max_epochs,
             "wall_s": results["wall_time_s"], "compile_s": results["compile_time_s"],
             "total_s": time.perf_counter() - start,
@@ -47,6 +55,22 @@ def torch_run(config: TrainConfig, split) -> dict:
     return {"model": config.model, "precision": config.precision, "epochs": epochs,
             "wall_s": results["wall_time_s"], "seconds_per_epoch": results["wall_time_s"] / epochs,
             "device": results["device"]}
+
+
+def many_seeds(config: TrainConfig, split, steps: int) -> dict:
+    """Per seed and training step, K = 1 and 8: JAX's loop against torch_ref's K models."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    small = split._replace(x_train=split.x_train[:steps * config.batch_size],
+                           y_train=split.y_train[:steps * config.batch_size],
+                           x_val=split.x_val[:config.batch_size],
+                           y_val=split.y_val[:config.batch_size])
+    loop_config = replace(config, eval_batch_size=config.batch_size)
+    entry = {"model": config.model, "precision": config.precision, "steps": steps,
+             "jax_step_s": {k: bench.loop_step(loop_config, small, k) for k in (1, 8)}}
+    for way in bench.TORCH_WAYS:
+        entry[f"torch_{way}_step_s"] = {k: bench.torch_seeds_step(config, split, device, k, steps,
+                                                                  way) for k in (1, 8)}
+    return entry
 
 
 def sweep(json_path: Path, data_dir, dry_run: bool) -> dict:
@@ -95,6 +119,9 @@ def main(argv=None) -> int:
     for conv in ("patches",) if args.dry_run else ("patches", "lax"):
         for seeds in (1, 8):
             record(jax_run(replace(one_epoch, conv=conv, seeds=seeds), split))
+    for model in ("simple", "cnn"):
+        record(many_seeds(replace(base, model=model, precision="tf32"), split,
+                          steps=2 if args.dry_run else 20))
     record(torch_run(replace(base, model="cnn", precision="tf32",
                              max_epochs=min(args.torch_epochs, base.max_epochs)), split))
     record(sweep(args.json, args.data_dir, args.dry_run))

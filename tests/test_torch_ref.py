@@ -127,3 +127,23 @@ assert all(sys.modules[m] is None for m in loaded), loaded
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "run" / "results.json").is_file()
+
+
+def test_torch_func_seeds_train_as_the_same_models_one_after_the_other():
+    from torch_ref.func_seeds import FuncSeeds
+    from torch_ref.train import train_step
+
+    images, labels = torch.randn(3, 16, 1, 28, 28), torch.randint(0, 10, (3, 16))
+    stacked = FuncSeeds("simple", 3, 1e-3, torch.device("cpu"))
+    for _ in range(3):
+        stacked.step(images, labels)
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = build_model("simple")
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(3):
+            train_step(model, optimizer, images[seed], labels[seed])
+        for name, value in model.named_parameters():
+            # summed in another order (a batched matmul); Adam's first steps are lr-sized
+            torch.testing.assert_close(stacked.params[name][seed], value.detach(), atol=2e-5,
+                                       rtol=0)
