@@ -26,7 +26,7 @@ def _version(distribution: str) -> str | None:
 
 
 def git_commit() -> str | None:
-    """The checkout's commit (with "-dirty" when files differ from it), or None outside git."""
+    """The checkout's commit (with "-dirty" when its code differs from it), or None outside git."""
     source = Path(__file__).resolve().parent.parent
 
     def git(*args) -> str | None:
@@ -40,7 +40,9 @@ def git_commit() -> str | None:
     commit = git("rev-parse", "HEAD")
     if commit is None:
         return None
-    return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    # results/ holds outputs, which a study rewrites as it goes: only code makes a checkout dirty
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
+    return commit + ("-dirty" if changed else "")
 
 
 # the x86 extensions that decide which matmul kernels XLA, oneDNN and OpenBLAS run
