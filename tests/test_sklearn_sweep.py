@@ -230,7 +230,7 @@ def test_the_jax_engine_fits_every_seed_of_a_configuration_in_one_program(tiny_d
         quiet_sweep("base", tiny_data, tmp_path, engine="sklearn")
 
 
-SIGINT_SWEEP = ["sweep", "--configs", "base", "--max-iter", "60", "--subset", "10000"]
+SIGINT_SWEEP = ["sweep", "--configs", "base", "--max-iter", "60", "--train-subset", "10000"]
 CTRL_C_HANDLED = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
                   "from fmnist_jax.cli import main; sys.exit(main(sys.argv[1:]))")
 
@@ -270,10 +270,15 @@ def test_list_shows_the_20_configurations_with_published_figures(capsys):
     assert "0.8807" in out and "251.1" in out
 
 
+def test_the_training_subset_is_train_subset_as_in_every_command_and_subset_its_alias():
+    assert parse(["--train-subset", "300"]).train_subset == 300
+    assert parse(["--subset", "300"]).train_subset == 300
+
+
 @pytest.mark.real_data
 def test_cli_quick_run_writes_csv_summary_and_plots(real_data_dir, tmp_path, capsys):
-    argv = ["--configs", "base", "--max-iter", "3", "--subset", "3000", "--out", str(tmp_path),
-            "--data-dir", str(real_data_dir)]
+    argv = ["--configs", "base", "--max-iter", "3", "--train-subset", "3000",
+            "--out", str(tmp_path), "--data-dir", str(real_data_dir)]
     assert sweep_cmd.run(parse(argv)) == 0
     rows = sweep.read_results(tmp_path / sweep.RESULTS_CSV)
     assert [(row["name"], row["n_train"]) for row in rows] == [("base", "3000")]
