@@ -1,7 +1,9 @@
 """`fmnist study`: the whole study (models x frameworks, optionally the sweep), resumable,
 ending in one report beside the published figures."""
 
+import statistics
 from dataclasses import replace
+from pathlib import Path
 
 from fmnist_jax import protocol
 from fmnist_jax.cli.options import add_data_options, choice_list, comma_list
@@ -86,7 +88,22 @@ def run(args) -> int:
     from fmnist_jax.study import run_study
 
     study = study_from_args(args)
-    out = args.out or timestamped("study")
-    print(run_study(study, out, args.data_dir)["report"])
-    print(f"study directory: {out} (report.md, report.json, accuracy-<model>.png)")
+    out = Path(args.out or timestamped("study"))
+    print(summary(run_study(study, out, args.data_dir), out))
     return 0
+
+
+def summary(result: dict, out: Path) -> str:
+    """A few lines for the terminal: each cell's mean test accuracy, the sweep, the report."""
+    cells = result["cells"]
+    lines = [f"study: {len(cells)} cell(s) done"]
+    for (framework, model), results in cells.items():
+        accuracies = [run["test_accuracy"] for run in results["runs"]]
+        lines.append(f"  {framework:<6} {model:<7} mean test accuracy "
+                     f"{statistics.fmean(accuracies):.4f} (n={len(accuracies)})")
+    if result["sweep"]:
+        configs = {row["name"] for row in result["sweep"]}
+        lines.append(f"  sklearn sweep: {len(result['sweep'])} fit(s) of {len(configs)} "
+                     "configuration(s)")
+    lines.append(f"report: {out / 'report.md'} (beside report.json and the plots)")
+    return "\n".join(lines)
