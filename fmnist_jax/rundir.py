@@ -159,6 +159,15 @@ def interrupted_run(path: Path):
     return path, TrainConfig.from_json(recorded), recorded
 
 
+def resuming_line(checkpoint_dir: Path, epoch: int, runs: range, total: int) -> str:
+    """What a training that found saved progress says first: where it resumes, from which epoch
+    (the checkpoint's; 0 when only finished runs were saved), and which of the runs when not all."""
+    runs = range(runs.start, min(runs.stop, total))
+    which = f"runs {runs.start + 1}-{runs.stop}" if len(runs) > 1 else f"run {runs.stop}"
+    return f"resuming {checkpoint_dir} at epoch {epoch}" + (
+        f" ({which} of {total})" if len(runs) < total else "")
+
+
 def recorded_data_dir(recorded: dict) -> str | None:
     """The data directory a run's config.json recorded, if it still exists."""
     data = (recorded.get("provenance") or {}).get("data") or {}

@@ -30,6 +30,7 @@ from fmnist_jax.config import ConfigError, TrainConfig
 from fmnist_jax.data import Split
 from fmnist_jax.layers import conv_impl
 from fmnist_jax.progress import EpochTable
+from fmnist_jax.rundir import resuming_line
 from fmnist_jax.train import device_data, eval_set, final_params, make_evaluate, make_train
 
 
@@ -110,7 +111,7 @@ def train_runs(config: TrainConfig, split: Split, log=print,
     compile_time = time.perf_counter() - start
     segment = config.checkpoint_every if checkpoint_dir else config.max_epochs
 
-    outputs, wall = [], 0.0
+    outputs, wall, resuming = [], 0.0, checkpoint_dir is not None
     for index, begin in enumerate(range(0, len(padded), chunk)):
         part = slice(begin, begin + chunk)
         done = checkpoint_dir and Path(checkpoint_dir) / f"chunk-{index}-done.msgpack"
@@ -124,6 +125,9 @@ def train_runs(config: TrainConfig, split: Split, log=print,
         if table:
             table.start = time.perf_counter() - chunk_wall
         finished, epoch = map(int, status(state))
+        if resuming and (epoch or index):  # the first chunk to train found saved progress
+            log(resuming_line(checkpoint_dir, epoch, range(begin, begin + chunk), len(grid)))
+        resuming = False
         while not finished:
             start = time.perf_counter()
             state = advance(state, data, min(epoch + segment, config.max_epochs))

@@ -118,7 +118,8 @@ def load_data(data_dir=None, subset: int | None = None):
     x_train, y_train, x_test, y_test = sklearn_view(load_raw(data_dir))
     if subset is not None:
         if not 1 <= subset <= len(x_train):
-            raise ConfigError(f"--subset must be between 1 and {len(x_train)}, got {subset}")
+            raise ConfigError(f"the training subset must be between 1 and {len(x_train)}, "
+                              f"got {subset}")
         x_train, y_train = x_train[:subset], y_train[:subset]
     return x_train, y_train, x_test, y_test
 

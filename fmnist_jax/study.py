@@ -16,12 +16,12 @@ plots (`fmnist_jax.study_report`) are written after every cell.
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from fmnist_jax import api, rundir
+from fmnist_jax import api, protocol, rundir
 from fmnist_jax.config import ConfigError, TrainConfig
 from fmnist_jax.data import describe_source
 
 FRAMEWORKS = ("jax", "torch")
-MODELS = ("simple", "big", "cnn")
+MODELS = tuple(protocol.ARCHITECTURES)
 SWEEP_DIR = "sklearn-sweep"
 
 

@@ -52,10 +52,18 @@ def readme_python_example() -> str:
 
 
 @pytest.mark.real_data
-def test_the_readme_python_example_runs_as_written(real_data_dir, tmp_path):
-    env = {**os.environ, "FMNIST_DATA_DIR": str(real_data_dir)}
-    done = subprocess.run([sys.executable, "-c", readme_python_example()], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+def test_the_readme_python_example_runs_as_written_in_a_fresh_shell(real_data_dir, tmp_path):
+    """From a checkout beside ../shared/data/fashion-mnist (here links to the real data), with
+    no FMNIST_DATA_DIR and an empty user cache, so nothing can be found or downloaded elsewhere."""
+    shared = tmp_path / "shared" / "data"
+    shared.mkdir(parents=True)
+    (shared / "fashion-mnist").symlink_to(real_data_dir)
+    (tmp_path / "checkout").mkdir()
+    env = {name: value for name, value in os.environ.items() if name != "FMNIST_DATA_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "empty-cache")
+    done = subprocess.run([sys.executable, "-c", readme_python_example()],
+                          cwd=tmp_path / "checkout", env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| ours |" in done.stdout and "Verdict" in done.stdout
 

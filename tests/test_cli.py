@@ -3,6 +3,8 @@
 import gzip
 import json
 import os
+import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fmnist_jax import cli
 from fmnist_jax.cli import main
 from fmnist_jax.data import FILES
 
@@ -28,11 +31,18 @@ def assert_one_line_error(result, *fragments):
         assert fragment in lines[0]
 
 
-def test_help_lists_every_subcommand():
+def test_help_lists_every_subcommand_and_each_has_its_own_help(capsys):
+    modules = {module.name.removesuffix("_cmd") for module in pkgutil.iter_modules(cli.__path__)
+               if module.name.endswith("_cmd")}
+    assert set(cli.SUBCOMMANDS) == modules  # every subcommand module is registered
     result = fmnist("--help")
     assert result.returncode == 0
-    for name in ("train", "evaluate", "data"):
-        assert name in result.stdout
+    assert re.findall(r"^    (\S+)", result.stdout, re.MULTILINE) == list(cli.SUBCOMMANDS)
+    for name in cli.SUBCOMMANDS:
+        with pytest.raises(SystemExit) as exited:
+            main([name, "--help"])
+        assert exited.value.code == 0 and capsys.readouterr().out.startswith(
+            f"usage: fmnist {name} ")
 
 
 def test_unknown_model_is_rejected_by_the_parser():
@@ -223,3 +233,9 @@ def test_a_typo_in_an_option_is_one_line_naming_the_subcommand():
     result = fmnist("train", "--modle", "simple")
     assert_one_line_error(result, "fmnist train: error: unrecognized arguments: --modle simple",
                           "fmnist train --help")
+
+
+def test_a_comma_list_option_names_its_unknown_items(capsys):
+    with pytest.raises(SystemExit):
+        main(["study", "--models", "simple,resnet"])
+    assert "invalid choice 'resnet' (choose from simple,big,cnn" in capsys.readouterr().err

@@ -90,8 +90,22 @@ def test_the_crosscheck_command_exits_non_zero_when_a_check_fails(monkeypatch, c
     failing = Check("simple", "torch->flax", "logits", 1e-3, 1e-5)
     monkeypatch.setattr(crosscheck_module, "crosscheck", lambda *args: [failing])
     monkeypatch.setattr("fmnist_jax.data.load_raw", lambda *args, **kw: synthetic_raw(64, 16))
-    assert main(["crosscheck", "--model", "simple"]) == 1
+    assert main(["crosscheck", "--models", "simple"]) == 1
     assert "NO" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("models", [["--models", "simple,cnn"], ["--model", "simple", "cnn"]])
+def test_the_crosscheck_command_checks_the_models_given_as_a_comma_list(monkeypatch, models):
+    checked = []
+
+    def record(model, *args):
+        checked.append(model)
+        return [Check(model, "torch->flax", "logits", 0.0, 1e-5)]
+
+    monkeypatch.setattr(crosscheck_module, "crosscheck", record)
+    monkeypatch.setattr("fmnist_jax.data.load_raw", lambda *args, **kw: synthetic_raw(64, 16))
+    assert main(["crosscheck", *models]) == 0
+    assert checked == ["simple", "cnn"]
 
 
 def test_wrong_adam_betas_fail_the_crosscheck(monkeypatch):
@@ -106,7 +120,7 @@ def test_wrong_adam_betas_fail_the_crosscheck(monkeypatch):
 
 @pytest.mark.real_data
 def test_crosscheck_command_passes_on_real_images_for_every_model(real_data_dir, capsys):
-    args = ["crosscheck", "--model", "simple", "big", "cnn", "--batch", "4"]
+    args = ["crosscheck", "--models", "simple,big,cnn", "--batch", "4"]
     assert main([*args, "--data-dir", str(real_data_dir)]) == 0
     out = capsys.readouterr().out
     assert "30 of 30 checks pass" in out, out

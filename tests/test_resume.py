@@ -1,6 +1,7 @@
 """Interruption and resume: a run killed with SIGKILL and resumed ends bit-identical."""
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -8,6 +9,10 @@ import time
 import numpy as np
 import pytest
 from flax import serialization
+
+from fmnist_jax import runner
+from fmnist_jax.config import TrainConfig
+from fmnist_jax.data import synthetic_split
 
 QUICK = ["--model", "simple", "--max-epochs", "4", "--train-subset", "2000",
          "--checkpoint-every", "1", "--quiet"]
@@ -72,6 +77,7 @@ def test_resume_after_kill_is_bit_identical_to_an_uninterrupted_run(real_data_di
     assert not (killed / "checkpoints").exists()
 
 
+@pytest.mark.real_data
 def test_an_interrupted_torch_run_resumes_bit_identical(real_data_dir, tmp_path):
     """Model, optimizer, data order and RNG states come back whole: 2 seeds, killed in the
     first seed's second epoch, resumed, end as an uninterrupted run."""
@@ -80,7 +86,10 @@ def test_an_interrupted_torch_run_resumes_bit_identical(real_data_dir, tmp_path)
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     subprocess.run(fmnist_args(*args, "--out", straight), check=True, capture_output=True)
     kill_once_saved(args, killed, "run-0-state.pt")
-    subprocess.run(fmnist_args("torch", "--resume", killed), check=True, capture_output=True)
+    resumed = subprocess.run(fmnist_args("torch", "--resume", killed), check=True,
+                             capture_output=True, text=True)
+    assert re.search(rf"^resuming {re.escape(str(killed / 'checkpoints'))} at epoch [12] "
+                     r"\(run 1 of 2\)$", resumed.stdout, re.MULTILINE), resumed.stdout
 
     runs = [json.loads((d / "results.json").read_text())["runs"] for d in (straight, killed)]
     assert [{k: v for k, v in r.items() if k != "time_s"} for r in runs[0]] == \
@@ -107,3 +116,52 @@ def test_resume_after_a_finished_chunk_keeps_it_and_trains_the_rest(real_data_di
     kill_once_saved(args, killed, "chunk-0-done.msgpack")
     subprocess.run(fmnist_args("train", "--resume", killed), check=True, capture_output=True)
     assert_same_runs(straight, killed)
+
+
+SPLIT = synthetic_split(n_train=256, n_val=64, n_test=64)
+TINY = {"model": "simple", "batch_size": 32, "eval_batch_size": 64, "progress": False,
+        "max_epochs": 3, "checkpoint_every": 1, "seeds": 2}
+
+
+def interrupt_after_first_save(monkeypatch, module):
+    """The next training stops (KeyboardInterrupt) right after it saves its first checkpoint."""
+    save = module._save
+
+    def save_then_interrupt(*args, **kwargs):
+        save(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "_save", save_then_interrupt)
+
+
+def test_a_resumed_jax_training_says_where_and_at_which_epoch(monkeypatch, tmp_path):
+    """Interrupted after the first chunk's first checkpoint, it resumes that chunk at epoch 1;
+    with the first chunk finished and the second lost, the second at epoch 0."""
+    config = TrainConfig(**{**TINY, "seeds": 4, "seed_chunk": 2})
+    interrupt_after_first_save(monkeypatch, runner)
+    first = []
+    with pytest.raises(KeyboardInterrupt):
+        runner.train_runs(config, SPLIT, log=first.append, checkpoint_dir=tmp_path)
+    monkeypatch.undo()
+    resumed = []
+    runner.train_runs(config, SPLIT, log=resumed.append, checkpoint_dir=tmp_path)
+    (tmp_path / "chunk-1-done.msgpack").unlink()
+    again = []
+    runner.train_runs(config, SPLIT, log=again.append, checkpoint_dir=tmp_path)
+    assert not any(line.startswith("resuming") for line in first)
+    assert f"resuming {tmp_path} at epoch 1 (runs 1-2 of 4)" in resumed
+    assert f"resuming {tmp_path} at epoch 0 (runs 3-4 of 4)" in again
+
+
+def test_a_resumed_torch_training_says_where_and_at_which_epoch(monkeypatch, tmp_path):
+    pytest.importorskip("torch")
+    from torch_ref import train as torch_train
+
+    config = TrainConfig(**TINY)
+    interrupt_after_first_save(monkeypatch, torch_train)
+    with pytest.raises(KeyboardInterrupt):
+        torch_train.train_runs(config, SPLIT, checkpoint_dir=tmp_path, log=lambda *_: None)
+    monkeypatch.undo()
+    resumed = []
+    torch_train.train_runs(config, SPLIT, checkpoint_dir=tmp_path, log=resumed.append)
+    assert resumed[0] == f"resuming {tmp_path} at epoch 1 (run 1 of 2)"

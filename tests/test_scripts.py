@@ -2,11 +2,14 @@
 their figures; bench_matmuls product by product, with the functions the layers run."""
 
 import json
+import math
 import sys
 from pathlib import Path
 
 import jax.numpy as jnp
 import pytest
+
+from fmnist_jax import protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
@@ -17,8 +20,22 @@ import bench_sweep
 
 def test_bench_quick_writes_the_loop_and_torch_figures(tmp_path):
     assert bench.main(["--quick", "--json", str(tmp_path / "bench.json")]) == 0
-    (row,) = json.loads((tmp_path / "bench.json").read_text())["rows"]
-    assert row["model"] == "simple" and row["loop_step_s"]["1"] > 0 and row["torch_step_s"] > 0
+    record = json.loads((tmp_path / "bench.json").read_text())
+    (row,) = record["rows"]  # --quick: the simple model in float32, K = 1 and 2, no full epoch
+    assert (row["model"], row["precision"], set(row["loop_step_s"])) == ("simple", "float32",
+                                                                         {"1", "2"})
+    assert "epoch_jax_s" not in row and record["provenance"]["versions"]["jax"]
+    measured = [row["step_alone_s"], *row["loop_step_s"].values(), row["adam_update_s"],
+                row["torch_step_s"], row["matmul_peak_tflops"]]
+    assert all(math.isfinite(value) and value > 0 for value in measured), row
+    # the ratios and the floor are the measured figures combined as their names say
+    loop, peak = row["loop_step_s"], row["matmul_peak_tflops"] * 1e12
+    flops = bench.step_flops("simple", protocol.BATCH_SIZE)
+    assert row["loop_over_alone"] == pytest.approx(loop["1"] / row["step_alone_s"])
+    assert row["per_seed_vs_one_seed"] == pytest.approx({"1": 1.0, "2": loop["2"] / loop["1"]})
+    assert row["jax_step_speedup"] == pytest.approx(row["torch_step_s"] / loop["1"])
+    assert row["fraction_of_matmul_peak"] == pytest.approx(flops / loop["1"] / peak)
+    assert row["step_floor_s"] == pytest.approx(flops / peak + row["adam_update_s"])
 
 
 def test_bench_matmuls_runs_each_product_of_a_step_with_the_layers_functions():

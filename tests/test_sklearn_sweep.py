@@ -317,7 +317,7 @@ sys.exit(main(sys.argv[1:]))
 
 def ctrl_c_sweep(out: Path, python_options=(), max_iter: int = 10000) -> list[str]:
     return [sys.executable, *python_options, "-c", CTRL_C_SWEEP, "sweep", "--configs", "base",
-            "--max-iter", str(max_iter), "--subset", "300", "--out", str(out)]
+            "--max-iter", str(max_iter), "--train-subset", "300", "--out", str(out)]
 
 
 def child_env(**variables) -> dict:
@@ -378,10 +378,15 @@ def test_list_shows_the_20_configurations_with_published_figures(capsys):
     assert "0.8807" in out and "251.1" in out
 
 
+def test_the_training_subset_is_train_subset_as_in_every_command_and_subset_its_alias():
+    assert parse(["--train-subset", "300"]).train_subset == 300
+    assert parse(["--subset", "300"]).train_subset == 300
+
+
 @pytest.mark.real_data
 def test_cli_quick_run_writes_csv_summary_and_plots(real_data_dir, tmp_path, capsys):
-    argv = ["--configs", "base", "--max-iter", "3", "--subset", "3000", "--out", str(tmp_path),
-            "--data-dir", str(real_data_dir)]
+    argv = ["--configs", "base", "--max-iter", "3", "--train-subset", "3000",
+            "--out", str(tmp_path), "--data-dir", str(real_data_dir)]
     assert sweep_cmd.run(parse(argv)) == 0
     rows = sweep.read_results(tmp_path / sweep.RESULTS_CSV)
     assert [(row["name"], row["n_train"]) for row in rows] == [("base", "3000")]

@@ -3,6 +3,7 @@
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from fmnist_jax.config import TrainConfig
@@ -119,6 +120,18 @@ def test_pieces_of_other_settings_or_a_seed_twice_are_not_merged(tmp_path):
         merge_pieces([part, part])
 
 
+def test_the_study_command_prints_each_cells_mean_accuracy_and_where_the_report_is(finished):
+    from fmnist_jax.cli.study_cmd import summary
+
+    out, outcome = finished
+    lines = summary(outcome, out).splitlines()
+    expected = [f"  {framework:<6} simple  mean test accuracy "
+                f"{np.mean([run['test_accuracy'] for run in results['runs']]):.4f} (n=2)"
+                for (framework, _), results in outcome["cells"].items()]
+    assert lines[0] == "study: 2 cell(s) done" and lines[1:3] == expected
+    assert lines[3:] == [f"report: {out / 'report.md'} (beside report.json and the plots)"]
+
+
 @pytest.mark.real_data
 def test_the_quick_study_writes_the_side_by_side_report(real_data_dir, tmp_path, capsys):
     from fmnist_jax.cli import main
@@ -127,7 +140,9 @@ def test_the_quick_study_writes_the_side_by_side_report(real_data_dir, tmp_path,
     out = tmp_path / "quick"
     assert main(["study", "--quick", "--data-dir", str(real_data_dir), "--out", str(out)]) == 0
     text = (out / "report.md").read_text()
-    assert text in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "study: 4 cell(s) done" in printed and f"report: {out / 'report.md'}" in printed
+    assert "## The scikit-learn sweep" not in printed  # the report is in the file, not printed
     for model in ("simple", "big"):
         for source in ("JAX (ours)", "torch_ref (ours)"):
             assert f"| {model} | {source} |" in text

@@ -1,5 +1,7 @@
 """The jitted training protocol on small synthetic data."""
 
+import re
+
 import jax
 import numpy as np
 import pytest
@@ -141,10 +143,19 @@ def test_padding_in_a_batch_does_not_change_the_step():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(np.abs(b).max()))
 
 
-def test_tf32_precision_trains_with_float32_parameters():
-    state = run(TrainConfig(**SMALL, max_epochs=1, precision="tf32"))
-    assert int(state.epoch) == 1 and np.isfinite(state.history.val_loss[0])
-    assert all(leaf.dtype == np.float32 for leaf in jax.tree_util.tree_leaves(state.params))
+@pytest.mark.parametrize("model", ["simple", "cnn"])
+@pytest.mark.parametrize("precision, matmul", [("float32", "HIGHEST"), ("tf32", "HIGH")])
+def test_each_matmul_of_a_step_runs_at_the_configured_precision(model, precision, matmul):
+    """float32 asks for full-precision matmuls, tf32 for lax's tensorfloat32 (HIGH), forward and
+    backward, on float32 operands; a CPU computes both in float32, so only the program shows it."""
+    trainer = make_train(TrainConfig(**{**SMALL, "model": model}, precision=precision))
+    state = jax.eval_shape(trainer.init, jax.random.PRNGKey(0), 1e-3)
+    batch = (SPLIT.x_train[:8], SPLIT.y_train[:8], np.ones(8, np.float32))
+    program = jax.jit(trainer.step).lower(state.params, state.opt_state, *batch).as_text()
+    dots = re.findall(r"stablehlo\.dot_general .*", program)
+    assert len(dots) >= 6  # forward, input and weight gradients of each layer
+    for dot in dots:
+        assert f"precision = [{matmul}, {matmul}]" in dot and "xbf16" not in dot, dot
 
 
 def test_the_batch_mean_loss_weighs_each_batch_of_256_equally():

@@ -178,6 +178,7 @@ def train_runs(config: TrainConfig, split: Split, checkpoint_dir: Path | None = 
     runs, states = [], {}
     pairs = [(seed, lr) for lr in config.learning_rates
              for seed in range(config.seed, config.seed + config.seeds)]
+    resuming = checkpoint_dir is not None
     for index, (seed, learning_rate) in enumerate(pairs):
         done = checkpoint_dir and Path(checkpoint_dir) / f"run-{index}-done.pt"
         if done and done.exists():
@@ -185,6 +186,11 @@ def train_runs(config: TrainConfig, split: Split, checkpoint_dir: Path | None = 
             run, state = saved["run"], saved["state"]
         else:
             running = checkpoint_dir and Path(checkpoint_dir) / f"run-{index}-state.pt"
+            epoch = _saved_epoch(running) if resuming else 0
+            if resuming and (epoch or index):  # the first run to train found saved progress
+                log(rundir.resuming_line(checkpoint_dir, epoch, range(index, index + 1),
+                                         len(pairs)))
+            resuming = False
             run, state = train_run(config, data, seed, learning_rate, device,
                                    running if config.checkpoint_every else None, log)
             if done:
@@ -216,6 +222,11 @@ def _save(path: Path, obj) -> None:
 
 def _load(path: Path):
     return torch.load(path, weights_only=True)
+
+
+def _saved_epoch(path: Path) -> int:
+    """The epoch a run's saved state holds (see `_Run.state`), 0 when none is saved."""
+    return _load(path)["counters"][3] if path.exists() else 0
 
 
 def _cpu_state(model: nn.Module) -> dict:

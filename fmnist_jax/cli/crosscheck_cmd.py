@@ -2,8 +2,9 @@
 (`--sklearn`) the JAX MLPClassifier agrees with scikit-learn's fit for fit."""
 
 from fmnist_jax import protocol
-from fmnist_jax.cli.options import add_data_options
+from fmnist_jax.cli.options import add_data_options, choice_list
 from fmnist_jax.config import ConfigError
+from fmnist_jax.sklearn_check import LBFGS_TOLERANCE, TOLERANCE
 
 HELP = ("check, on the CPU, that weights converted torch->flax and flax->torch give the same "
         "logits, loss and gradients (float32) and the same parameters after 5 Adam steps "
@@ -12,17 +13,22 @@ HELP = ("check, on the CPU, that weights converted torch->flax and flax->torch g
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", nargs="+", choices=sorted(protocol.ARCHITECTURES),
-                        default=list(protocol.ARCHITECTURES), help="models to check (default all)")
+    parser.add_argument("--models", "--model", nargs="+", metavar="MODELS",
+                        type=choice_list(tuple(protocol.ARCHITECTURES)),
+                        default=[tuple(protocol.ARCHITECTURES)],
+                        help="comma-separated models to check (spaces separate them too; "
+                             f"default all: {','.join(protocol.ARCHITECTURES)})")
     parser.add_argument("--batch", type=int, default=8,
                         help="how many real training images to check on (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     parser.add_argument("--sklearn", action="store_true",
-                        help="instead, fit the JAX MLPClassifier and scikit-learn's on the same "
-                             "images (float64, shuffle=False): sgd with each schedule, adam, "
-                             "lbfgs, each stopping rule; weights within 1e-10, same iterations")
+                        help="instead, fit the JAX MLPClassifier and scikit-learn's from the same "
+                             "seed on the same images (float64), in sklearn's shuffled sample "
+                             "order and in one unshuffled case: sgd with each schedule, adam, "
+                             f"lbfgs, each stopping rule; weights within {TOLERANCE:g} (lbfgs "
+                             f"{LBFGS_TOLERANCE:g}), same iterations")
     parser.add_argument("--sklearn-images", type=int, default=1000, metavar="N",
-                        help="training images for --sklearn (default %(default)s)")
+                        help="training images for --sklearn: the first N (default %(default)s)")
     add_data_options(parser)
 
 
@@ -44,7 +50,7 @@ def run(args) -> int:
 
         split = study_split(load_raw(args.data_dir))
         images, labels = split.x_train[:args.batch], split.y_train[:args.batch]
-        checks = [check for model in args.model
+        checks = [check for group in args.models for model in group
                   for check in crosscheck(model, images, labels, args.seed)]
     print(format_table(checks))
     failed = sum(not check.ok for check in checks)

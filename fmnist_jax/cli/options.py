@@ -1,5 +1,6 @@
 """Command-line options shared by `fmnist train` and `fmnist torch` / `python -m torch_ref`,
-and the one-line error parser every command uses."""
+the comma lists every multi-value option takes, and the one-line error parser every command
+uses."""
 
 import argparse
 import sys
@@ -17,9 +18,29 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def comma_list(text: str) -> tuple[str, ...]:
+    """A comma-separated option value (`simple,big,cnn`) as its non-empty items."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def choice_list(choices):
+    """An argparse type: a comma list whose every item is one of `choices`."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        items = comma_list(text)
+        unknown = [item for item in items if item not in choices]
+        if unknown or not items:
+            raise argparse.ArgumentTypeError(
+                f"invalid choice {', '.join(map(repr, unknown)) or repr(text)} "
+                f"(choose from {','.join(choices)}, separated by commas)")
+        return items
+
+    return parse
+
+
 def learning_rate_list(text: str) -> tuple[float, ...]:
     try:
-        return tuple(float(part) for part in text.split(","))
+        return tuple(float(part) for part in comma_list(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
 

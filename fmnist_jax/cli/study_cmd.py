@@ -1,10 +1,12 @@
 """`fmnist study`: the whole study (models x frameworks, optionally the sweep), resumable,
 ending in one report beside the published figures."""
 
+import statistics
 from dataclasses import replace
+from pathlib import Path
 
 from fmnist_jax import protocol
-from fmnist_jax.cli.options import add_data_options
+from fmnist_jax.cli.options import add_data_options, choice_list, comma_list
 from fmnist_jax.config import PRECISIONS, ConfigError
 
 HELP = ("reproduce the study: train every model in JAX and with the PyTorch reference (and "
@@ -13,10 +15,11 @@ HELP = ("reproduce the study: train every model in JAX and with the PyTorch refe
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--models",
-                        help="comma-separated models (default simple,big,cnn; with --quick "
-                             "simple,big)")
-    parser.add_argument("--frameworks", default="jax,torch",
+    parser.add_argument("--models", type=choice_list(tuple(protocol.ARCHITECTURES)),
+                        metavar="M[,M...]", help="comma-separated models (default "
+                                                 "simple,big,cnn; with --quick simple,big)")
+    parser.add_argument("--frameworks", type=comma_list, default="jax,torch",
+                        metavar="F[,F...]",
                         help="comma-separated frameworks: jax, torch (default %(default)s)")
     parser.add_argument("--seeds", type=int, default=8, metavar="K",
                         help="seeds per cell (default %(default)s)")
@@ -28,7 +31,9 @@ def add_arguments(parser) -> None:
                         help="sklearn sweep configurations to run too (`fmnist sweep --list`); "
                              "default none")
     parser.add_argument("--sweep-subset", type=int, metavar="N",
-                        help="sweep on the first N training images")
+                        help="the sweep trains on the first N of all 60000 training images "
+                             "(`fmnist sweep --train-subset`; the cells' subset is "
+                             "--train-subset)")
     parser.add_argument("--sweep-max-iter", type=int, metavar="N",
                         help="override every sweep configuration's max_iter")
     parser.add_argument("--out", metavar="DIR",
@@ -43,7 +48,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--patience", type=int, default=protocol.PATIENCE, metavar="N",
                         help="early-stopping patience (default %(default)s)")
     parser.add_argument("--train-subset", type=int, metavar="N",
-                        help="train on the first N of the 50000 training images")
+                        help="every cell trains on the first N of the study's 50000 training "
+                             "images (the sweep's subset is --sweep-subset)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="compute precision of every cell (default %(default)s)")
     parser.add_argument("--eval-loss", choices=protocol.EVAL_LOSSES, default=protocol.EVAL_LOSSES[0],
@@ -53,10 +59,6 @@ def add_arguments(parser) -> None:
                         help="save each cell's state this often (default %(default)s)")
     add_data_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress output")
-
-
-def names(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def study_from_args(args):
@@ -72,8 +74,7 @@ def study_from_args(args):
         sweep = () if args.sweep == "none" else tuple(c.name for c in _sweep_configs(args.sweep))
         study = Study(seeds=args.seeds, train=train, sweep=sweep, sweep_subset=args.sweep_subset,
                       sweep_max_iter=args.sweep_max_iter, seeds_per_run=args.seeds_per_run)
-    models = names(args.models) if args.models else study.models
-    study = replace(study, models=models, frameworks=names(args.frameworks),
+    study = replace(study, models=args.models or study.models, frameworks=args.frameworks,
                     train=replace(study.train, progress=not args.quiet))
     if args.seeds <= 0:
         raise ConfigError(f"--seeds must be positive, got {args.seeds}")
@@ -91,7 +92,22 @@ def run(args) -> int:
     from fmnist_jax.study import run_study
 
     study = study_from_args(args)
-    out = args.out or timestamped("study")
-    print(run_study(study, out, args.data_dir)["report"])
-    print(f"study directory: {out} (report.md, report.json, accuracy-<model>.png)")
+    out = Path(args.out or timestamped("study"))
+    print(summary(run_study(study, out, args.data_dir), out))
     return 0
+
+
+def summary(result: dict, out: Path) -> str:
+    """A few lines for the terminal: each cell's mean test accuracy, the sweep, the report."""
+    cells = result["cells"]
+    lines = [f"study: {len(cells)} cell(s) done"]
+    for (framework, model), results in cells.items():
+        accuracies = [run["test_accuracy"] for run in results["runs"]]
+        lines.append(f"  {framework:<6} {model:<7} mean test accuracy "
+                     f"{statistics.fmean(accuracies):.4f} (n={len(accuracies)})")
+    if result["sweep"]:
+        configs = {row["name"] for row in result["sweep"]}
+        lines.append(f"  sklearn sweep: {len(result['sweep'])} fit(s) of {len(configs)} "
+                     "configuration(s)")
+    lines.append(f"report: {out / 'report.md'} (beside report.json and the plots)")
+    return "\n".join(lines)

@@ -33,9 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tol", type=float,
                         help="override tol (default sklearn's 1e-4, as the study's code; its "
                              "prose says 0.001)")
-    parser.add_argument("--subset", type=int, metavar="N",
-                        help="train on the first N training images, scaled like all 60000 "
-                             "(quick runs; the test set stays whole)")
+    parser.add_argument("--train-subset", "--subset", type=int, metavar="N",
+                        help="train on the first N of the 60000 training images, scaled like "
+                             "all 60000 (quick runs; the test set stays whole)")
     parser.add_argument("--compare-with", type=Path, metavar="CSV",
                         help="another sweep's results.csv to show beside ours (its first seed "
                              "of each configuration), e.g. a single-seed sklearn sweep")
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.compare_with:  # each configuration's first row
         rows = sklearn_sweep.read_results(args.compare_with)
         reference = list({row["name"]: row for row in reversed(rows)}.values())
-    data = sklearn_sweep.load_data(args.data_dir, args.subset)
+    data = sklearn_sweep.load_data(args.data_dir, args.train_subset)
     source = describe_source("raw", args.data_dir)
     seeds = range(args.seed, args.seed + args.seeds)
     try:
