@@ -264,13 +264,14 @@ def _label(name: str, seed) -> str:
 
 def _progress(count: int, total: int, row: dict, elapsed: float, running: dict, now: float,
               left: int) -> str:
-    """`[done 3/5 2m14s] solver-adam/seed 0 12.3 s, 30 iter, acc 0.8756 (study 0.8756) | ...`"""
+    """`[done 3/5 2m14s] solver-adam/seed 0 12.3 s, 30 iter, acc 0.8756 | running: ...`
+    (no published figure: a fit's line cannot tell whether the sweep follows the study's
+    protocol; the summary sets them side by side where it does)."""
     status = "" if row["converged"] == "True" else ", not converged"
     busy = ", ".join(f"{label} {_clock(now - since)}" for label, since in running.items())
     return (f"[done {count}/{total} {_clock(elapsed)}] {_label(row['name'], row['random_state'])} "
             f"{float(row['fit_time_s']):.1f} s, {row['n_iter']} iter{status}, "
-            f"acc {row['test_accuracy']} (study {BY_NAME[row['name']].published_accuracy:.4f}) "
-            f"| running: {busy or '-'} | left: {left}")
+            f"acc {row['test_accuracy']} | running: {busy or '-'} | left: {left}")
 
 
 def run_sweep(configs: list[SweepConfig], data, out, *, engine: str = "sklearn", seeds=(0,),

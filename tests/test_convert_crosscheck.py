@@ -118,6 +118,7 @@ def test_wrong_adam_betas_fail_the_crosscheck(monkeypatch):
     assert set(failed) == {"params after 5 Adam steps (float64)"}
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_crosscheck_command_passes_on_real_images_for_every_model(real_data_dir, capsys):
     args = ["crosscheck", "--models", "simple,big,cnn", "--batch", "4"]

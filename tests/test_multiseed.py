@@ -142,6 +142,7 @@ def parse_result(stdout: str) -> dict:
 SHARDED_ACCURACY_TOLERANCE, SHARDED_LOSS_TOLERANCE = 0.02, 0.02
 
 
+@pytest.mark.slow
 def test_sharding_seeds_over_four_devices_agrees_within_the_stated_tolerance():
     one, four = run_with_devices(1), run_with_devices(4)
     assert (one["devices"], four["devices"]) == (1, 4)
@@ -150,6 +151,7 @@ def test_sharding_seeds_over_four_devices_agrees_within_the_stated_tolerance():
         assert loss_1 == pytest.approx(loss_4, abs=SHARDED_LOSS_TOLERANCE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seeds, devices", [(5, 4), (8, 3)])
 def test_runs_that_do_not_divide_the_devices_are_padded_to_keep_every_device_busy(seeds, devices):
     """5 runs on 4 devices train in a chunk of 8 (2 a device) and give, bit for bit, the
@@ -167,6 +169,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_on_loopback_train_like_one_process_with_two_devices():
     port = str(free_port())
     env = {**os.environ, "XLA_FLAGS": ""}
@@ -242,6 +245,7 @@ def test_restore_best_tests_the_best_epochs_parameters_end_to_end(tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["restore_best"] is True
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_the_command_trains_over_two_processes_and_process_0_writes(real_data_dir, tmp_path):
     port = str(free_port())

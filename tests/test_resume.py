@@ -58,6 +58,7 @@ def kill_after_first_checkpoint(out, data_dir, seeds):
                     "chunk-0-state.msgpack")
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 @pytest.mark.parametrize("seeds", [1, 4])
 def test_resume_after_kill_is_bit_identical_to_an_uninterrupted_run(real_data_dir, tmp_path, seeds):
@@ -77,6 +78,7 @@ def test_resume_after_kill_is_bit_identical_to_an_uninterrupted_run(real_data_di
     assert not (killed / "checkpoints").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_an_interrupted_torch_run_resumes_bit_identical(real_data_dir, tmp_path):
     """Model, optimizer, data order and RNG states come back whole: 2 seeds, killed in the
@@ -108,6 +110,7 @@ def test_resuming_a_directory_without_a_run_is_a_one_line_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_resume_after_a_finished_chunk_keeps_it_and_trains_the_rest(real_data_dir, tmp_path):
     args = ["train", *QUICK, "--seeds", "4", "--seed-chunk", "2", "--data-dir", real_data_dir]

@@ -18,6 +18,7 @@ import bench_matmuls
 import bench_sweep
 
 
+@pytest.mark.slow
 def test_bench_quick_writes_the_loop_and_torch_figures(tmp_path):
     assert bench.main(["--quick", "--json", str(tmp_path / "bench.json")]) == 0
     record = json.loads((tmp_path / "bench.json").read_text())

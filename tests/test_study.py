@@ -132,6 +132,7 @@ def test_the_study_command_prints_each_cells_mean_accuracy_and_where_the_report_
     assert lines[3:] == [f"report: {out / 'report.md'} (beside report.json and the plots)"]
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_the_quick_study_writes_the_side_by_side_report(real_data_dir, tmp_path, capsys):
     from fmnist_jax.cli import main
