@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FMNIST_DATA_DIR="${FMNIST_DATA_DIR:-../shared/data/fashion-mnist}"
-fmnist sweep --engine jax --seeds 5 --configs all --subset 10000 --out results/sweep-seeds/subset-10000
+fmnist sweep --engine jax --seeds 5 --configs all --train-subset 10000 --out results/sweep-seeds/subset-10000
 fmnist sweep --engine jax --seeds 5 --configs base,solver-adam,lr-0.1,early-stopping-True \
     --out results/sweep-seeds/full --compare-with results/sklearn_sweep/results.csv
