@@ -141,11 +141,14 @@ def make_train(config: TrainConfig, on_epoch: Callable | None = None) -> Trainer
         losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
         return (losses * mask).sum() / mask.sum()
 
+    # one optimizer for every run: each run's learning rate lives in its own state
+    # (`inject_hyperparams`), which `update` reads
+    optimizer = make_optimizer(config.learning_rates[0])
+
     def step(params, opt_state, images, labels, mask):
         """One Adam step on a batch (`mask` 0 for padding); returns the batch's loss sum too."""
         loss, grads = jax.value_and_grad(batch_loss)(params, images, labels, mask)
-        tx = make_optimizer(opt_state.hyperparams["learning_rate"])
-        updates, opt_state = tx.update(grads, opt_state, params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss * mask.sum()
 
     def init(key, learning_rate) -> TrainState:
