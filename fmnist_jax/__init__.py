@@ -12,17 +12,19 @@ without JAX installed.
 
 import importlib
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _EXPORTS = {
-    "TrainConfig": "fmnist_jax.config", "ConfigError": "fmnist_jax.config",
+    "TrainConfig": "fmnist_jax.config", "ConfigError": "fmnist_jax.errors",
     "load_split": "fmnist_jax.api", "train_jax": "fmnist_jax.api", "train_torch": "fmnist_jax.api",
     "resume": "fmnist_jax.api", "evaluate": "fmnist_jax.api", "Run": "fmnist_jax.api",
-    "summarize": "fmnist_jax.report", "compare_runs": ("fmnist_jax.compare", "compare"),
+    "summarize": "fmnist_jax.reporting.run_report",
+    "compare_runs": ("fmnist_jax.reporting.compare", "compare"),
     "Study": "fmnist_jax.study", "run_study": "fmnist_jax.study",
-    "synthetic_split": "fmnist_jax.data", "DataError": "fmnist_jax.data",
+    "Split": "fmnist_jax.data.split", "synthetic_split": "fmnist_jax.data.split",
+    "DataError": "fmnist_jax.errors",
 }
-__all__ = ["ConfigError", "DataError", "Run", "Study", "TrainConfig", "compare_runs", "evaluate",
+__all__ = ["ConfigError", "DataError", "Run", "Split", "Study", "TrainConfig", "compare_runs", "evaluate",
            "load_split", "resume", "run_study", "summarize", "synthetic_split", "train_jax",
            "train_torch"]
 

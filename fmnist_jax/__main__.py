@@ -1,5 +1,5 @@
 """`python -m fmnist_jax` is the `fmnist` command."""
 
-from fmnist_jax.cli import main
+from fmnist_jax.cli.main import main
 
 raise SystemExit(main())

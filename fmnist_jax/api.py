@@ -5,7 +5,7 @@ resume, re-evaluate. The CLI only parses arguments and prints.
     run = train_jax(TrainConfig(model="simple", seeds=4, max_epochs=3), data_dir="data/")
     run.summary["markdown"], run.results["runs"][0]["test_accuracy"]
 
-A run with `out` writes a run directory (see `fmnist_jax.rundir`) and saves its whole state
+A run with `out` writes a run directory (see `fmnist_jax.reporting.rundir`) and saves its whole state
 there every `config.checkpoint_every` epochs; `resume(out)` continues it after an interruption.
 """
 
@@ -13,11 +13,13 @@ import shutil
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from fmnist_jax import comparable, report, rundir
-from fmnist_jax import data as data_module
-from fmnist_jax.config import ConfigError, TrainConfig
-from fmnist_jax.data import Split
-from fmnist_jax.provenance import provenance
+from fmnist_jax.config import TrainConfig
+from fmnist_jax.data.sources import describe_source, load_source
+from fmnist_jax.data.split import Split, study_split
+from fmnist_jax.errors import ConfigError
+from fmnist_jax.reporting import comparable, rundir
+from fmnist_jax.reporting import run_report as report
+from fmnist_jax.reporting.provenance import provenance
 
 CHECKPOINTS = "checkpoints"
 
@@ -35,8 +37,8 @@ class Run(NamedTuple):
 
 def load_split(config: TrainConfig, data_dir=None) -> Split:
     """The study's split of `config.source`, cut to `config.train_subset` training images."""
-    split = data_module.study_split(
-        data_module.load_source(config.source, data_dir, config.progress))
+    split = study_split(
+        load_source(config.source, data_dir, config.progress))
     if config.train_subset:
         if config.train_subset > len(split.y_train):
             raise ConfigError(f"--train-subset {config.train_subset} exceeds the "
@@ -80,7 +82,7 @@ def evaluate(run_dir, data_dir=None) -> list[dict]:
     recorded = rundir.read_json(run_dir / "config.json")
     config = TrainConfig.from_json(recorded)
     results = rundir.read_json(run_dir / "results.json")
-    split = data_module.study_split(data_module.load_source(
+    split = study_split(load_source(
         config.source, data_dir or rundir.recorded_data_dir(recorded), progress=False))
     if recorded["framework"] == "jax":
         metrics = _evaluate_jax(run_dir, config, split)
@@ -96,8 +98,8 @@ def evaluate(run_dir, data_dir=None) -> list[dict]:
 def _evaluate_jax(run_dir: Path, config: TrainConfig, split: Split) -> list:
     import jax
 
-    from fmnist_jax.checkpoint import CHECKPOINT, load_params
-    from fmnist_jax.train import eval_set, make_evaluate
+    from fmnist_jax.nn.checkpoint import CHECKPOINT, load_params
+    from fmnist_jax.nn.train import eval_set, make_evaluate
 
     if not (run_dir / CHECKPOINT).is_file():
         raise ConfigError(f"{run_dir / CHECKPOINT}: missing; the run directory is incomplete")
@@ -154,7 +156,7 @@ def _train(framework: str, config: TrainConfig, split, out, data_dir, log, resum
         split = load_split(config, data_dir)
     else:
         config.validate(n_train=len(split.y_train))
-    data_record = data_module.describe_source(config.source, data_dir) if out else None
+    data_record = describe_source(config.source, data_dir) if out else None
     writer = _is_writer(framework)
     checkpoints = out / CHECKPOINTS if out is not None and config.checkpoint_every else None
     if out is not None and writer:
@@ -163,7 +165,7 @@ def _train(framework: str, config: TrainConfig, split, out, data_dir, log, resum
             rundir.write_config(out, config, framework,
                                 provenance((framework,), data=data_record))
     if framework == "jax":
-        from fmnist_jax.runner import train_runs
+        from fmnist_jax.nn.runner import train_runs
 
         results, params = train_runs(config, split, log=log, checkpoint_dir=checkpoints)
     else:
@@ -195,7 +197,7 @@ def _is_writer(framework: str) -> bool:
 
 def _save_params(framework: str, out: Path, params) -> None:
     if framework == "jax":
-        from fmnist_jax.checkpoint import save_params
+        from fmnist_jax.nn.checkpoint import save_params
 
         save_params(out, params)
     else:

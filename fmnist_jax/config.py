@@ -4,10 +4,7 @@ reference (no JAX import)."""
 from dataclasses import asdict, dataclass, fields
 
 from fmnist_jax import protocol
-
-
-class ConfigError(ValueError):
-    """A setting or argument that cannot run, worded as one line."""
+from fmnist_jax.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -69,4 +66,4 @@ class TrainConfig:
 
 
 PRECISIONS = ("float32", "tf32", "bf16")
-CONV_IMPLS = ("auto", "patches", "lax")  # see fmnist_jax.layers.conv_impl
+CONV_IMPLS = ("auto", "patches", "lax")  # see fmnist_jax.nn.layers.conv_impl

@@ -10,15 +10,17 @@ long for one sitting (a CNN seed takes hours on a CPU) then grows piece by piece
 results are those of every finished piece in it. The sweep is `<out>/sklearn-sweep/`. Running
 the same study into the same directory again skips the finished cells and pieces, resumes an
 interrupted one from its checkpoint and starts the rest; `report.md`, `report.json` and the
-plots (`fmnist_jax.study_report`) are written after every cell.
+plots (`fmnist_jax.reporting.study_report`) are written after every cell.
 """
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from fmnist_jax import api, protocol, rundir
-from fmnist_jax.config import ConfigError, TrainConfig
-from fmnist_jax.data import describe_source
+from fmnist_jax import api, protocol
+from fmnist_jax.config import TrainConfig
+from fmnist_jax.data.sources import describe_source
+from fmnist_jax.errors import ConfigError
+from fmnist_jax.reporting import rundir
 
 FRAMEWORKS = ("jax", "torch")
 MODELS = tuple(protocol.ARCHITECTURES)
@@ -116,7 +118,7 @@ def run_study(study: Study, out, data_dir=None, log=print, split=None) -> dict:
     returns {"cells": {(framework, model): results}, "sweep": sweep rows or None, "report":
     the Markdown}, with the cells finished there by earlier studies too (a study directory
     accumulates cells). `split` replaces the data (tests, notebooks)."""
-    from fmnist_jax.study_report import write_report
+    from fmnist_jax.reporting.study_report import write_report
 
     study.validate()
     out = Path(out)
@@ -148,7 +150,7 @@ def _ordered(cells: dict) -> dict:
 
 
 def _finished_sweep(out: Path):
-    from fmnist_jax.sklearn_sweep import RESULTS_CSV, read_results
+    from fmnist_jax.mlp.sweep import RESULTS_CSV, read_results
 
     path = Path(out) / SWEEP_DIR / RESULTS_CSV
     return read_results(path) if path.is_file() else None
@@ -190,7 +192,8 @@ def _run_piece(config: TrainConfig, path: Path, framework: str, split, data_dir,
 
 
 def _run_sweep(study: Study, out: Path, data_dir, log) -> list[dict]:
-    from fmnist_jax import sklearn_sweep, sweep_report
+    from fmnist_jax.mlp import sweep as sklearn_sweep
+    from fmnist_jax.reporting import sweep_report
 
     configs = sklearn_sweep.select(",".join(study.sweep))
     data = sklearn_sweep.load_data(data_dir, study.sweep_subset)

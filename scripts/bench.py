@@ -4,7 +4,7 @@ For each model and precision, in one process (a noisy machine: compare ratios, n
 - matmul peak: a chain of 2048^3 matmuls in the precision's compute dtype (bf16 with float32
   accumulation) on the same device: the limit a training step is held against;
 - step alone: one jitted training step (1 seed), median of repetitions;
-- the compiled loop, K seeds in one program (`advance` of `fmnist_jax.train`, the function
+- the compiled loop, K seeds in one program (`advance` of `fmnist_jax.nn.train`, the function
   `fmnist train` runs): the per-seed time of a training step for K = 1, 2, 4, 8, measured on an
   epoch of --steps batches (and one validation chunk) after a warm-up epoch, and its ratio to
   K = 1; the fraction of the matmul peak the K = 1 step reaches;
@@ -39,11 +39,12 @@ import torch
 
 from fmnist_jax import protocol
 from fmnist_jax.config import TrainConfig
-from fmnist_jax.data import load_raw, study_split, synthetic_split
-from fmnist_jax.models import COMPUTE
-from fmnist_jax.provenance import provenance
-from fmnist_jax.runner import describe_device
-from fmnist_jax.train import device_data, make_optimizer, make_train
+from fmnist_jax.data.idx import load_raw
+from fmnist_jax.data.split import study_split, synthetic_split
+from fmnist_jax.nn.models import COMPUTE
+from fmnist_jax.nn.runner import describe_device
+from fmnist_jax.nn.train import device_data, make_optimizer, make_train
+from fmnist_jax.reporting.provenance import provenance
 from torch_ref import train as torch_train
 from torch_ref.func_seeds import FuncSeeds
 from torch_ref.models import build_model

@@ -1,6 +1,6 @@
 """The rate of every matmul in a training step, by product and dtype: where bf16 loses its speed.
 
-A dense or conv layer (`fmnist_jax.layers.matmul`) runs three products per step: the forward
+A dense or conv layer (`fmnist_jax.nn.layers.matmul`) runs three products per step: the forward
 x @ w, the input gradient (skipped for the first layer) and the weight gradient, which sums over
 the batch (times positions for a conv). Each is timed here alone, inside a compiled loop, with
 the function the model runs (`matmul`, `input_grad`, `weight_grad`), in float32 and in bf16
@@ -21,9 +21,9 @@ import jax.numpy as jnp
 from bench import timed
 
 from fmnist_jax import protocol
-from fmnist_jax.layers import input_grad, kernel_leads, matmul, weight_grad
-from fmnist_jax.provenance import provenance
-from fmnist_jax.runner import describe_device
+from fmnist_jax.nn.layers import input_grad, kernel_leads, matmul, weight_grad
+from fmnist_jax.nn.runner import describe_device
+from fmnist_jax.reporting.provenance import provenance
 
 DTYPES = {"float32": jnp.float32, "bf16": jnp.bfloat16}
 

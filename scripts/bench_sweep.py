@@ -20,8 +20,8 @@ from pathlib import Path
 
 from bench import matmul_peak_flops
 
-from fmnist_jax.provenance import provenance
-from fmnist_jax.sklearn_sweep import BY_NAME, load_data, make_estimator
+from fmnist_jax.mlp.sweep import BY_NAME, load_data, make_estimator
+from fmnist_jax.reporting.provenance import provenance
 
 
 def timed_fit(fit) -> float:

@@ -29,9 +29,9 @@ import torch
 
 from fmnist_jax import api
 from fmnist_jax.config import TrainConfig
-from fmnist_jax.data import synthetic_split
-from fmnist_jax.provenance import provenance
-from fmnist_jax.rundir import write_json
+from fmnist_jax.data.split import synthetic_split
+from fmnist_jax.reporting.provenance import provenance
+from fmnist_jax.reporting.rundir import write_json
 
 
 def jax_run(config: TrainConfig, split) -> dict:
@@ -76,7 +76,7 @@ def many_seeds(config: TrainConfig, split, steps: int) -> dict:
 def sweep(json_path: Path, data_dir, dry_run: bool) -> dict:
     """The grid x 5 seeds, JAX engine, into sweep-gpu/ beside the JSON (a dry run: two
     configurations, 500 images, 2 iterations)."""
-    from fmnist_jax.sklearn_sweep import GRID, load_data, run_sweep
+    from fmnist_jax.mlp.sweep import GRID, load_data, run_sweep
 
     configs = GRID[:2] if dry_run else GRID
     data = load_data(data_dir, 500 if dry_run else None)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 import fmnist_jax
-from fmnist_jax.config import ConfigError, TrainConfig
-from fmnist_jax.data import synthetic_split
+from fmnist_jax.config import TrainConfig
+from fmnist_jax.data.split import synthetic_split
+from fmnist_jax.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 SPLIT = synthetic_split(n_train=256, n_val=64, n_test=64)

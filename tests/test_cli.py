@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from fmnist_jax import cli
-from fmnist_jax.cli import main
-from fmnist_jax.data import FILES
+from fmnist_jax.cli.main import SUBCOMMANDS, main
+from fmnist_jax.data.idx import FILES
 
 
 def fmnist(*args, env=None) -> subprocess.CompletedProcess:
@@ -34,11 +34,11 @@ def assert_one_line_error(result, *fragments):
 def test_help_lists_every_subcommand_and_each_has_its_own_help(capsys):
     modules = {module.name.removesuffix("_cmd") for module in pkgutil.iter_modules(cli.__path__)
                if module.name.endswith("_cmd")}
-    assert set(cli.SUBCOMMANDS) == modules  # every subcommand module is registered
+    assert set(SUBCOMMANDS) == modules  # every subcommand module is registered
     result = fmnist("--help")
     assert result.returncode == 0
-    assert re.findall(r"^    (\S+)", result.stdout, re.MULTILINE) == list(cli.SUBCOMMANDS)
-    for name in cli.SUBCOMMANDS:
+    assert re.findall(r"^    (\S+)", result.stdout, re.MULTILINE) == list(SUBCOMMANDS)
+    for name in SUBCOMMANDS:
         with pytest.raises(SystemExit) as exited:
             main([name, "--help"])
         assert exited.value.code == 0 and capsys.readouterr().out.startswith(
@@ -219,7 +219,7 @@ def test_every_json_file_records_its_provenance(real_data_dir, tmp_path):
 
 
 def test_every_option_of_every_command_has_help_text():
-    from fmnist_jax.cli import build_parser
+    from fmnist_jax.cli.main import build_parser
 
     _, subparsers = build_parser()
     for name, parser in subparsers.items():

@@ -5,10 +5,10 @@ import math
 
 import pytest
 
-from fmnist_jax.cli import main
-from fmnist_jax.comparable import RUN_SETTINGS
-from fmnist_jax.compare import accuracy_figure, compare, markdown
-from fmnist_jax.rundir import write_run
+from fmnist_jax.cli.main import main
+from fmnist_jax.reporting.comparable import RUN_SETTINGS
+from fmnist_jax.reporting.compare import accuracy_figure, compare, markdown
+from fmnist_jax.reporting.rundir import write_run
 
 STUDY_PROTOCOL = {name: study for name, (study, _) in RUN_SETTINGS.items()
                   if name != "learning_rate"}

@@ -6,12 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fmnist_jax import layers
 from fmnist_jax.config import TrainConfig
-from fmnist_jax.data import synthetic_split
-from fmnist_jax.layers import Conv, conv_impl, weight_grad
-from fmnist_jax.models import build_model, init_params
-from fmnist_jax.train import device_data, make_train
+from fmnist_jax.data.split import synthetic_split
+from fmnist_jax.nn import layers
+from fmnist_jax.nn.layers import Conv, conv_impl, weight_grad
+from fmnist_jax.nn.models import build_model, init_params
+from fmnist_jax.nn.train import device_data, make_train
 
 
 @pytest.mark.parametrize("backend, expected", [("cpu", "patches"), ("gpu", "lax"),

@@ -10,7 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fmnist_jax.data import DataError, IdxFile, read_idx
+from fmnist_jax.data.idx import IdxFile, read_idx
+from fmnist_jax.errors import DataError
 
 HEADER = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (3, 4, 4))
 VALID = HEADER + np.arange(48, dtype=np.uint8).tobytes()

@@ -5,9 +5,9 @@ import pytest
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-from fmnist_jax import sklearn_check
-from fmnist_jax.data import sklearn_view, synthetic_raw
-from fmnist_jax.jax_mlp import JaxMLPClassifier
+from fmnist_jax.data.split import sklearn_view, synthetic_raw
+from fmnist_jax.mlp import check as sklearn_check
+from fmnist_jax.mlp.estimator import JaxMLPClassifier
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_predictions_are_class_labels_and_probabilities_sum_to_one(data):
 def test_epoch_orders_are_sklearns_stream_and_replay_identically():
     from sklearn.utils import shuffle
 
-    from fmnist_jax.mlp_fit import SklearnShuffles
+    from fmnist_jax.mlp.fit import SklearnShuffles
 
     shuffles = SklearnShuffles([np.random.RandomState(7)], 50)
     orders = [shuffles.order(0, epoch).copy() for epoch in range(4)]

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fmnist_jax.layers import matmul, max_pool_2x2, patches_3x3, transpose_written, weight_grad
+from fmnist_jax.nn.layers import matmul, max_pool_2x2, patches_3x3, transpose_written, weight_grad
 
 
 @pytest.fixture(autouse=True)

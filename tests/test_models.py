@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fmnist_jax.models import build_model, init_params, param_count
+from fmnist_jax.nn.models import build_model, init_params, param_count
 
 PYTORCH_PARAM_COUNTS = {"simple": 1_238_730, "big": 3_085_050, "cnn": 40_258_314}
 

@@ -12,10 +12,10 @@ import jax
 import numpy as np
 import pytest
 
-from fmnist_jax import runner
 from fmnist_jax.config import TrainConfig
-from fmnist_jax.data import synthetic_split
-from fmnist_jax.runner import memory_per_run_bytes, train_runs
+from fmnist_jax.data.split import synthetic_split
+from fmnist_jax.nn import runner
+from fmnist_jax.nn.runner import memory_per_run_bytes, train_runs
 
 SPLIT = synthetic_split(n_train=400, n_val=100, n_test=100)
 SMALL = {"model": "simple", "batch_size": 32, "eval_batch_size": 64, "progress": False}
@@ -102,8 +102,8 @@ if len(sys.argv) > 1:  # process id, process count, coordinator port
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(f"127.0.0.1:{sys.argv[3]}", int(sys.argv[2]), int(sys.argv[1]))
 from fmnist_jax.config import TrainConfig
-from fmnist_jax.data import synthetic_split
-from fmnist_jax.runner import train_runs
+from fmnist_jax.data.split import synthetic_split
+from fmnist_jax.nn.runner import train_runs
 import os
 results = []
 for seeds in os.environ.get("SEEDS", "4").split(","):

@@ -1,6 +1,6 @@
 """Provenance tells machines apart that differ in what the kernels run on."""
 
-from fmnist_jax.provenance import cpu_name
+from fmnist_jax.reporting.provenance import cpu_name
 
 ZEN4 = """vendor_id\t: AuthenticAMD
 cpu family\t: 25

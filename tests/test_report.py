@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from fmnist_jax.comparable import RUN_SETTINGS
-from fmnist_jax.report import summarize, write_summary
+from fmnist_jax.reporting.comparable import RUN_SETTINGS
+from fmnist_jax.reporting.run_report import summarize, write_summary
 
 
 def run(seed, accuracy, lr=1e-3, stopped="patience", epochs=40):

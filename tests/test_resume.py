@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from flax import serialization
 
-from fmnist_jax import runner
 from fmnist_jax.config import TrainConfig
-from fmnist_jax.data import synthetic_split
+from fmnist_jax.data.split import synthetic_split
+from fmnist_jax.nn import runner
 
 QUICK = ["--model", "simple", "--max-epochs", "4", "--train-subset", "2000",
          "--checkpoint-every", "1", "--quiet"]

@@ -14,19 +14,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmnist_jax import sklearn_sweep as sweep
 from fmnist_jax.cli import sweep_cmd
-from fmnist_jax.config import ConfigError
-from fmnist_jax.data import sklearn_view, synthetic_raw
-from fmnist_jax.sweep_report import accuracy_figure, markdown
+from fmnist_jax.data.split import sklearn_view, synthetic_raw
+from fmnist_jax.errors import ConfigError
+from fmnist_jax.mlp import sweep
+from fmnist_jax.reporting.sweep_report import accuracy_figure, markdown
 
 REPO = Path(__file__).resolve().parent.parent
 
 # Sleeps in every fit but lr-0.1's, so the test can SIGKILL it after exactly one row landed.
 KILLABLE_SWEEP = """
 import sys, time
-from fmnist_jax import sklearn_sweep as sweep
-from fmnist_jax.data import sklearn_view, synthetic_raw
+from fmnist_jax.mlp import sweep
+from fmnist_jax.data.split import sklearn_view, synthetic_raw
 fit = sweep.fit_config
 def slow_after_first(config, *args, **kwargs):
     if config.name != "lr-0.1":
@@ -269,7 +269,7 @@ def test_the_plot_of_a_truncated_sweep_leaves_the_study_out_and_says_why():
 
 
 def test_the_studys_large_confusion_matrix_stands_only_beside_a_sweep_of_its_protocol(tmp_path):
-    from fmnist_jax.sweep_report import CONFUSION_PNG, plot_confusions
+    from fmnist_jax.reporting.sweep_report import CONFUSION_PNG, plot_confusions
 
     def width(rows, name):
         plot_confusions(rows, tmp_path / name)
@@ -282,7 +282,7 @@ def test_the_studys_large_confusion_matrix_stands_only_beside_a_sweep_of_its_pro
 
 
 def test_holm_correction_multiplies_the_smallest_p_value_by_the_number_of_tests():
-    from fmnist_jax.sweep_report import holm
+    from fmnist_jax.reporting.sweep_report import holm
 
     adjusted = holm([0.01, 0.04, float("nan"), 0.03])
     assert adjusted[0] == pytest.approx(0.03) and adjusted[3] == pytest.approx(0.06)
@@ -304,9 +304,9 @@ def test_the_jax_engine_fits_every_seed_of_a_configuration_in_one_program(tiny_d
 # Ctrl-C finds it, whoever started the tests.
 CTRL_C_SWEEP = """
 import signal, sys
-from fmnist_jax import sklearn_sweep as sweep
-from fmnist_jax.cli import main
-from fmnist_jax.data import sklearn_view, synthetic_raw
+from fmnist_jax.mlp import sweep
+from fmnist_jax.cli.main import main
+from fmnist_jax.data.split import sklearn_view, synthetic_raw
 signal.signal(signal.SIGINT, signal.default_int_handler)
 sweep.load_data = lambda data_dir, subset: sklearn_view(synthetic_raw(subset, 100))
 make = sweep.make_estimator

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fmnist_jax.config import TrainConfig
-from fmnist_jax.data import synthetic_split
+from fmnist_jax.data.split import synthetic_split
 from fmnist_jax.study import Study, cell_dir, finished_pieces, merge_pieces, run_study
 
 pytest.importorskip("torch")
@@ -72,7 +72,7 @@ def test_cells_of_another_study_into_the_same_directory_join_the_report(finished
 
 
 def test_an_interrupted_cell_of_other_settings_is_refused(tmp_path):
-    from fmnist_jax.config import ConfigError
+    from fmnist_jax.errors import ConfigError
 
     path = cell_dir(tmp_path, "jax", "simple")
     path.mkdir(parents=True)
@@ -108,7 +108,7 @@ def test_a_seed_grown_alone_equals_the_same_seed_in_a_whole_cell(tmp_path):
 
 
 def test_pieces_of_other_settings_or_a_seed_twice_are_not_merged(tmp_path):
-    from fmnist_jax.config import ConfigError
+    from fmnist_jax.errors import ConfigError
 
     part = {"framework": "jax", "model": "cnn", "eval_loss": "batch-mean", "device": "cpu",
             "wall_time_s": 1.0, "protocol": {"n_train": 50000}, "runs": [
@@ -135,8 +135,8 @@ def test_the_study_command_prints_each_cells_mean_accuracy_and_where_the_report_
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_the_quick_study_writes_the_side_by_side_report(real_data_dir, tmp_path, capsys):
-    from fmnist_jax.cli import main
-    from fmnist_jax.data import FILES
+    from fmnist_jax.cli.main import main
+    from fmnist_jax.data.idx import FILES
 
     out = tmp_path / "quick"
     assert main(["study", "--quick", "--data-dir", str(real_data_dir), "--out", str(out)]) == 0

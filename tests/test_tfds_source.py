@@ -6,8 +6,10 @@ from types import ModuleType, SimpleNamespace
 import numpy as np
 import pytest
 
-from fmnist_jax.data import FILES, DataError, load_raw, load_source
-from fmnist_jax.tfds_source import load_tfds, tfds_order
+from fmnist_jax.data.idx import FILES, load_raw
+from fmnist_jax.data.sources import load_source
+from fmnist_jax.data.tfds import load_tfds, tfds_order
+from fmnist_jax.errors import DataError
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch")
 
 from fmnist_jax.api import train_torch
 from fmnist_jax.config import TrainConfig
-from fmnist_jax.data import synthetic_split
-from fmnist_jax.rundir import read_history, read_json
+from fmnist_jax.data.split import synthetic_split
+from fmnist_jax.reporting.rundir import read_history, read_json
 from torch_ref import cli
 from torch_ref.models import build_model
 from torch_ref.train import dataset, datasets, evaluate, load_checkpoint, train_run
@@ -110,7 +110,7 @@ for name in ("jax", "jaxlib", "flax", "optax"):
     sys.modules[name] = None
 import torch
 from fmnist_jax.config import TrainConfig
-from fmnist_jax.data import synthetic_split
+from fmnist_jax.data.split import synthetic_split
 from fmnist_jax.api import train_torch
 from torch_ref.cli import main
 

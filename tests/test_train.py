@@ -8,8 +8,8 @@ import pytest
 
 from fmnist_jax import protocol
 from fmnist_jax.config import TrainConfig
-from fmnist_jax.data import synthetic_split
-from fmnist_jax.train import (
+from fmnist_jax.data.split import synthetic_split
+from fmnist_jax.nn.train import (
     device_data,
     eval_set,
     final_params,

@@ -6,7 +6,7 @@ report), so it runs where JAX is not installed: `python -m torch_ref --model sim
 
 import importlib.util
 
-from fmnist_jax.config import ConfigError
+from fmnist_jax.errors import ConfigError
 
 
 def require_torch() -> None:

@@ -2,8 +2,12 @@
 
 import argparse
 
-from fmnist_jax.cli import run_reporting_errors
-from fmnist_jax.cli.options import OneLineParser, add_training_options, run_training
+from fmnist_jax.cli.options import (
+    OneLineParser,
+    add_training_options,
+    run_reporting_errors,
+    run_training,
+)
 from torch_ref import require_torch
 
 HELP = ("train the PyTorch reference (torch_ref) by the study's protocol, one seed after "

@@ -1,7 +1,7 @@
 """The study's protocol as a PyTorch user writes it: DataLoader, torch.optim.Adam, early stopping.
 
 `train_runs(config, split)` trains every seed and learning rate of a TrainConfig, one after the
-other, and returns the results (the run-directory format of `fmnist_jax.rundir`) and the final
+other, and returns the results (the run-directory format of `fmnist_jax.reporting.rundir`) and the final
 state_dicts. With a checkpoint directory it saves the running run's whole state (model,
 optimizer, data-order generator and global RNG, early-stopping state, history, time) every
 `config.checkpoint_every` epochs and each finished run once, and continues from what it finds
@@ -18,9 +18,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from fmnist_jax import protocol, rundir
+from fmnist_jax import protocol
 from fmnist_jax.config import TrainConfig
-from fmnist_jax.data import Split
+from fmnist_jax.data.split import Split
+from fmnist_jax.reporting import rundir
 from torch_ref.models import build_model
 
 

@@ -20,8 +20,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from fmnist_jax.compare import compare, write_comparison
-    from fmnist_jax.rundir import timestamped
+    from fmnist_jax.reporting.compare import compare, write_comparison
+    from fmnist_jax.reporting.rundir import timestamped
 
     out = args.out or timestamped("compare")
     print(write_comparison(compare(args.run_dirs, force=args.force), out))

@@ -3,8 +3,8 @@
 
 from fmnist_jax import protocol
 from fmnist_jax.cli.options import add_data_options, choice_list
-from fmnist_jax.config import ConfigError
-from fmnist_jax.sklearn_check import LBFGS_TOLERANCE, TOLERANCE
+from fmnist_jax.errors import ConfigError
+from fmnist_jax.mlp.check import LBFGS_TOLERANCE, TOLERANCE
 
 HELP = ("check, on the CPU, that weights converted torch->flax and flax->torch give the same "
         "logits, loss and gradients (float32) and the same parameters after 5 Adam steps "
@@ -36,8 +36,8 @@ def run(args) -> int:
     if args.batch <= 0 or args.sklearn_images <= 1:
         raise ConfigError("--batch must be positive and --sklearn-images above 1")
     if args.sklearn:
-        from fmnist_jax.sklearn_check import check_all, format_table
-        from fmnist_jax.sklearn_sweep import load_data
+        from fmnist_jax.mlp.check import check_all, format_table
+        from fmnist_jax.mlp.sweep import load_data
 
         x, y, _, _ = load_data(args.data_dir, args.sklearn_images)
         checks = check_all(x, y)
@@ -45,8 +45,9 @@ def run(args) -> int:
         from torch_ref import require_torch
 
         require_torch()
-        from fmnist_jax.crosscheck import crosscheck, format_table
-        from fmnist_jax.data import load_raw, study_split
+        from fmnist_jax.data.idx import load_raw
+        from fmnist_jax.data.split import study_split
+        from fmnist_jax.nn.crosscheck import crosscheck, format_table
 
         split = study_split(load_raw(args.data_dir))
         images, labels = split.x_train[:args.batch], split.y_train[:args.batch]

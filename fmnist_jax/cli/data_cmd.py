@@ -9,7 +9,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from fmnist_jax.data import FILES, ensure_files, read_idx
+    from fmnist_jax.data.idx import FILES, ensure_files, read_idx
 
     paths = ensure_files(args.data_dir, download=True)
     for key, path in paths.items():

@@ -6,8 +6,9 @@ import argparse
 import sys
 
 from fmnist_jax import protocol
-from fmnist_jax.config import PRECISIONS, ConfigError, TrainConfig
-from fmnist_jax.data import SOURCES
+from fmnist_jax.config import PRECISIONS, TrainConfig
+from fmnist_jax.data.sources import SOURCES
+from fmnist_jax.errors import ConfigError, DataError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -117,8 +118,8 @@ def config_from_args(args: argparse.Namespace, **extra) -> TrainConfig:
 def run_training(framework: str, args: argparse.Namespace, **extra) -> int:
     """What `fmnist train` and `fmnist torch` do after parsing: train (or resume), print."""
     from fmnist_jax import api
-    from fmnist_jax.report import runs_table
-    from fmnist_jax.rundir import default_run_dir
+    from fmnist_jax.reporting.run_report import runs_table
+    from fmnist_jax.reporting.rundir import default_run_dir
 
     log = print if not args.quiet else (lambda *_: None)
     command = "train" if framework == "jax" else "torch"
@@ -143,3 +144,16 @@ def run_training(framework: str, args: argparse.Namespace, **extra) -> int:
     print(run.summary["markdown"])
     print(f"run directory: {run.run_dir}")
     return 0
+
+
+def run_reporting_errors(prog: str, run, args) -> int:
+    """Runs a command; data and configuration errors become one line and an exit code."""
+    try:
+        return run(args)
+    except (DataError, ConfigError) as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ConfigError) else 1
+    except KeyboardInterrupt as interrupt:
+        hint = str(interrupt) or "nothing was recorded for the work in progress"
+        print(f"{prog}: interrupted; {hint}", file=sys.stderr)
+        return 130

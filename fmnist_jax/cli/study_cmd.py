@@ -7,7 +7,8 @@ from pathlib import Path
 
 from fmnist_jax import protocol
 from fmnist_jax.cli.options import add_data_options, choice_list, comma_list
-from fmnist_jax.config import PRECISIONS, ConfigError
+from fmnist_jax.config import PRECISIONS
+from fmnist_jax.errors import ConfigError
 
 HELP = ("reproduce the study: train every model in JAX and with the PyTorch reference (and "
         "optionally the sklearn sweep) into one directory, resumably, and write report.md "
@@ -82,13 +83,13 @@ def study_from_args(args):
 
 
 def _sweep_configs(spec: str):
-    from fmnist_jax.sklearn_sweep import select
+    from fmnist_jax.mlp.sweep import select
 
     return select(spec)
 
 
 def run(args) -> int:
-    from fmnist_jax.rundir import timestamped
+    from fmnist_jax.reporting.rundir import timestamped
     from fmnist_jax.study import run_study
 
     study = study_from_args(args)

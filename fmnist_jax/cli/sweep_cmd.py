@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def list_grid() -> str:
-    from fmnist_jax.sklearn_sweep import GRID
+    from fmnist_jax.mlp.sweep import GRID
 
     lines = [f"{'name':<20} {'study acc':>9} {'study fit s':>11}  setting changed from base"]
     lines += [f"{c.name:<20} {c.published_accuracy:>9.4f} {c.published_fit_time_s:>11.1f}  "
@@ -59,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         print(list_grid())
         return 0
-    from fmnist_jax import sklearn_sweep, sweep_report
-    from fmnist_jax.data import describe_source
-    from fmnist_jax.rundir import timestamped
+    from fmnist_jax.data.sources import describe_source
+    from fmnist_jax.mlp import sweep as sklearn_sweep
+    from fmnist_jax.reporting import sweep_report
+    from fmnist_jax.reporting.rundir import timestamped
 
     configs = sklearn_sweep.select(args.configs)
     out = Path(args.out or timestamped("sweep"))

@@ -6,7 +6,7 @@ position k holds raw image `tfds_order("train", 60000)[k]`, the raw indices sort
 the split name followed by the index, so the order is the same on every machine. The test split
 is permuted the same way with "test". The study's split follows the raw order: of tfds's first
 50000 train images only 41654 are in the study's training set, and of its last 10000 only 1654
-are in the study's validation set. Use `fmnist_jax.data.load_raw` to reproduce the study.
+are in the study's validation set. Use `fmnist_jax.data.idx.load_raw` to reproduce the study.
 """
 
 import hashlib
@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_jax.data import FILES, DataError, RawData, default_cache_dir, ensure_files
+from fmnist_jax.data.idx import FILES, default_cache_dir, ensure_files
+from fmnist_jax.errors import DataError
+from fmnist_jax.data.split import RawData
 
 
 def default_tfds_dir() -> Path:

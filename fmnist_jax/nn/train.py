@@ -21,8 +21,8 @@ import optax
 
 from fmnist_jax import protocol
 from fmnist_jax.config import TrainConfig
-from fmnist_jax.data import Split
-from fmnist_jax.models import build_model, init_params
+from fmnist_jax.data.split import Split
+from fmnist_jax.nn.models import build_model, init_params
 
 
 class EvalSet(NamedTuple):

@@ -3,7 +3,7 @@
 The grid is the base case, 18 variations that each change one setting, and one large model.
 Two engines fit it: "sklearn" (`MLPClassifier`, each (configuration, seed) in its own joblib job
 limited to its share of BLAS threads; any joblib backend, dask or ray included, spreads them)
-and "jax" (`fmnist_jax.jax_mlp.JaxMLPClassifier`, the same algorithm with a configuration's
+and "jax" (`fmnist_jax.mlp.estimator.JaxMLPClassifier`, the same algorithm with a configuration's
 seeds vmapped in one compiled program, float32). The parent appends one CSV row per finished
 (configuration, seed), so an interrupted sweep loses at most the fits that were running, and
 re-running into the same directory skips the finished ones.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_jax.config import ConfigError
+from fmnist_jax.errors import ConfigError
 
 BASE = {"hidden_layer_sizes": (100,), "activation": "relu", "solver": "sgd",
         "learning_rate": "constant", "learning_rate_init": 0.001, "early_stopping": False,
@@ -113,7 +113,8 @@ def select(spec: str) -> list[SweepConfig]:
 
 def load_data(data_dir=None, subset: int | None = None):
     """The study's view (scaler fit on all 60000 training images), then the first `subset`."""
-    from fmnist_jax.data import load_raw, sklearn_view
+    from fmnist_jax.data.idx import load_raw
+    from fmnist_jax.data.split import sklearn_view
 
     x_train, y_train, x_test, y_test = sklearn_view(load_raw(data_dir))
     if subset is not None:
@@ -131,7 +132,7 @@ def make_estimator(config: SweepConfig, seed: int = 0, max_iter: int | None = No
     overrides = {"max_iter": max_iter, "tol": tol}
     extra = {key: value for key, value in overrides.items() if value is not None}
     if engine == "jax":
-        from fmnist_jax.jax_mlp import JaxMLPClassifier as Estimator
+        from fmnist_jax.mlp.estimator import JaxMLPClassifier as Estimator
     else:
         from sklearn.neural_network import MLPClassifier as Estimator
     return Estimator(**{**config.params, **extra}, random_state=seed)

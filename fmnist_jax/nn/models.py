@@ -2,7 +2,7 @@
 
 Default initialisation reproduces PyTorch's for Linear and Conv2d: weights and biases uniform
 in +-1/sqrt(fan_in). `torch_init=False` uses Flax's own defaults (LeCun normal, zero bias).
-The CNN works on NHWC images and flattens in (H, W, C) order. The layers (`fmnist_jax.layers`)
+The CNN works on NHWC images and flattens in (H, W, C) order. The layers (`fmnist_jax.nn.layers`)
 run as matmuls; `precision` picks the compute dtype and matmul precision of a training run.
 """
 
@@ -12,7 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from fmnist_jax.layers import Conv, Dense
+from fmnist_jax.nn.layers import Conv, Dense
 from fmnist_jax.protocol import IMAGE_SHAPE, NUM_CLASSES, Architecture, architecture
 
 TORCH_KERNEL_INIT = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")

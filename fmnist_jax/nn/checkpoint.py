@@ -11,7 +11,7 @@ import jax
 import numpy as np
 from flax import serialization
 
-from fmnist_jax.rundir import write_atomic
+from fmnist_jax.reporting.rundir import write_atomic
 
 CHECKPOINT = "checkpoint.msgpack"
 

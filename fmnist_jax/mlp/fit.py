@@ -1,7 +1,7 @@
 """scikit-learn's `MLPClassifier` fitting algorithm, step for step, as pure JAX functions.
 
 It follows `sklearn/neural_network/_multilayer_perceptron.py` and `_stochastic_optimizers.py`
-(scikit-learn 1.9); `fmnist_jax.jax_mlp.JaxMLPClassifier` wraps it as an estimator, and its
+(scikit-learn 1.9); `fmnist_jax.mlp.estimator.JaxMLPClassifier` wraps it as an estimator, and its
 docstring lists what is reproduced. `make_fit(hyper, shuffles)` is the stochastic solvers' whole
 fit as one vmappable function (`while_loop` over epochs, `scan` over batches), visiting the
 samples in the order sklearn's RandomState gives (`SklearnShuffles`); `fit_lbfgs` drives

@@ -8,11 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_jax.comparable import PLOT_CAVEAT, SWEEP_SETTINGS, not_beside, sweep_deviations
-from fmnist_jax.provenance import footer, provenance
-from fmnist_jax.rundir import write_atomic
-from fmnist_jax.sklearn_sweep import GRID, PUBLISHED_LARGE_CONFUSION
-from fmnist_jax.stats import describe, welch
+from fmnist_jax.mlp.sweep import GRID, PUBLISHED_LARGE_CONFUSION
+from fmnist_jax.reporting.comparable import (
+    PLOT_CAVEAT,
+    SWEEP_SETTINGS,
+    not_beside,
+    sweep_deviations,
+)
+from fmnist_jax.reporting.provenance import footer, provenance
+from fmnist_jax.reporting.rundir import write_atomic
+from fmnist_jax.reporting.stats import describe, welch
 
 ACCURACY_PNG = "accuracy.png"
 CONFUSION_PNG = "confusion_large.png"
@@ -141,7 +146,7 @@ def accuracy_figure(rows: list[dict], reference_rows: list[dict] | None = None):
     """Per configuration that ran: our mean, with its 95% interval and each seed a dot where
     it has two seeds or more; the study's figure where the sweep followed the study's protocol
     (else the title says why not); and the reference sweep's."""
-    from fmnist_jax.plots import figure
+    from fmnist_jax.reporting.plots import figure
 
     summary = summarize(rows)
     groups = by_config(rows)
@@ -185,7 +190,7 @@ def plot_confusions(rows: list[dict], out: Path) -> list[str]:
     """confusion-<name>.png for each configuration that ran (mean over its seeds), and, when
     the large model ran, confusion_large.png, beside the study's published matrix where the
     sweep followed the study's protocol."""
-    from fmnist_jax.plots import draw_confusion, figure, save
+    from fmnist_jax.reporting.plots import draw_confusion, figure, save
 
     beside_study = not sweep_deviations(rows)
     written = []
@@ -210,13 +215,13 @@ def plot_confusions(rows: list[dict], out: Path) -> list[str]:
 def write_summary(out, rows: list[dict], plots: bool = True,
                   reference_rows: list[dict] | None = None, data: dict | None = None) -> None:
     """summary.md and, with `plots`, the accuracy plot and the confusion heatmaps. `data`
-    describes the data read (`fmnist_jax.data.describe_source`), for the provenance."""
+    describes the data read (`fmnist_jax.data.sources.describe_source`), for the provenance."""
     out = Path(out)
     engines = {row["engine"] for row in rows}
     record = provenance(("jax",) if engines == {"jax"} else ("sklearn",), data=data)
     write_atomic(out / "summary.md", markdown(rows, reference_rows, record).encode())
     if plots:
-        from fmnist_jax.plots import save
+        from fmnist_jax.reporting.plots import save
 
         save(accuracy_figure(rows, reference_rows), out / ACCURACY_PNG)
         plot_confusions(rows, out)

@@ -1,4 +1,4 @@
-"""JAX's MLPClassifier (`fmnist_jax.jax_mlp`) against scikit-learn's own, fit for fit.
+"""JAX's MLPClassifier (`fmnist_jax.mlp.estimator`) against scikit-learn's own, fit for fit.
 
 Both fit the same data from the same seed (so the same initial weights and, with sklearn's
 default `shuffle=True`, the same sample order every epoch), in float64. For sgd (each learning-rate schedule) and adam the weights after
@@ -56,7 +56,7 @@ def check(case: str, x: np.ndarray, y: np.ndarray) -> Check:
     """Fits one case both ways and compares iterations and every weight."""
     from sklearn.neural_network import MLPClassifier
 
-    from fmnist_jax.jax_mlp import JaxMLPClassifier
+    from fmnist_jax.mlp.estimator import JaxMLPClassifier
 
     params = {**COMMON, **CASES[case]}
     with warnings.catch_warnings():

@@ -9,11 +9,11 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
-from fmnist_jax.comparable import PLOT_CAVEAT
-from fmnist_jax.data import CLASS_NAMES
-from fmnist_jax.published import PUBLISHED
-from fmnist_jax.rundir import write_atomic
-from fmnist_jax.stats import published_interval
+from fmnist_jax.data.split import CLASS_NAMES
+from fmnist_jax.reporting.comparable import PLOT_CAVEAT
+from fmnist_jax.reporting.published import PUBLISHED
+from fmnist_jax.reporting.rundir import write_atomic
+from fmnist_jax.reporting.stats import published_interval
 
 
 def save(fig: Figure, path: Path) -> None:

@@ -1,7 +1,7 @@
 """The study's report: our JAX and torch_ref rows beside the published PyTorch table, the
 statistics between them, an accuracy plot per model and, when run, the sweep table.
 
-Only a cell that ran the study's protocol (`fmnist_jax.comparable`) is compared with the
+Only a cell that ran the study's protocol (`fmnist_jax.reporting.comparable`) is compared with the
 published row, which stands in the table only beside such a cell; a truncated cell is labelled as
 such, says why it is not compared and is never called inside or outside the study's interval.
 """
@@ -9,12 +9,13 @@ such, says why it is not compared and is never called inside or outside the stud
 import math
 from pathlib import Path
 
-from fmnist_jax import comparable, compare, report
-from fmnist_jax.plots import draw_accuracy_strip, figure, save
-from fmnist_jax.provenance import footer, provenance
-from fmnist_jax.published import PUBLISHED, STUDY_DESCRIPTION
-from fmnist_jax.rundir import write_atomic, write_json
-from fmnist_jax.stats import describe, published_interval, welch_from_stats
+from fmnist_jax.reporting import comparable, compare
+from fmnist_jax.reporting import run_report as report
+from fmnist_jax.reporting.plots import draw_accuracy_strip, figure, save
+from fmnist_jax.reporting.provenance import footer, provenance
+from fmnist_jax.reporting.published import PUBLISHED, STUDY_DESCRIPTION
+from fmnist_jax.reporting.rundir import write_atomic, write_json
+from fmnist_jax.reporting.stats import describe, published_interval, welch_from_stats
 
 FRAMEWORK_NAMES = {"jax": "JAX (ours)", "torch": "torch_ref (ours)"}
 
@@ -140,7 +141,7 @@ def markdown(report_data: dict, record: dict) -> str:
                          f"{published['loss']['p_value']:.3g}.")
         lines += ["", f"![{model}: test accuracy per run](accuracy-{model}.png)", ""]
     if report_data["sweep"] is not None:
-        from fmnist_jax import sweep_report
+        from fmnist_jax.reporting import sweep_report
 
         table = sweep_report.markdown(report_data["sweep"]).split("\n", 2)[2]
         lines += ["## The scikit-learn sweep", "", table]
@@ -177,7 +178,7 @@ def plot_model(out: Path, model: str, entry: dict) -> None:
 
 def write_report(out, study, cells: dict, sweep_rows, source: dict | None = None) -> str:
     """report.md, report.json and accuracy-<model>.png in `out`; returns the Markdown. `source`
-    describes the data read (`fmnist_jax.data.describe_source`), for the provenance."""
+    describes the data read (`fmnist_jax.data.sources.describe_source`), for the provenance."""
     out = Path(out)
     data = build(cells, sweep_rows)
     frameworks = tuple(dict.fromkeys(f for f, _ in cells)) + (("sklearn",) if sweep_rows else ())

@@ -1,7 +1,7 @@
 """The run-directory format shared by `fmnist train` and the PyTorch reference (no JAX).
 
 - config.json: `TrainConfig.to_json()` plus {"framework": "jax" | "torch", "provenance"
-  (`fmnist_jax.provenance`: versions, command, machine, data directory and checksums)}.
+  (`fmnist_jax.reporting.provenance`: versions, command, machine, data directory and checksums)}.
 - results.json: {"framework", "model", "device", "wall_time_s" (training wall time of all runs
   together, compilation excluded), "compile_time_s" (null for torch), "eval_loss" (the loss
   definition, `protocol.EVAL_LOSSES`), "provenance", "runs": [one entry per seed and learning
@@ -14,7 +14,7 @@
   `write_run` carry "history": {"train_loss": [...], "val_loss": [...], "val_accuracy": [...]}.
 - a checkpoint: checkpoint.msgpack (JAX, flax serialization) or checkpoint.pt (torch state
   dicts, loaded with weights_only=True).
-- summary.json / summary.csv / summary.md and PNG plots from `fmnist_jax.report.write_summary`.
+- summary.json / summary.csv / summary.md and PNG plots from `fmnist_jax.reporting.run_report.write_summary`.
 
 Every file is written to a temp file and renamed, so an interrupted run never leaves a partial
 file.
@@ -135,7 +135,7 @@ def default_run_dir(framework: str, model: str) -> Path:
 
 def check_new(path: Path) -> None:
     """Refuses (one-line ConfigError) a directory that already holds a run, finished or not."""
-    from fmnist_jax.config import ConfigError
+    from fmnist_jax.errors import ConfigError
 
     path = Path(path)
     if (path / "results.json").exists():
@@ -148,7 +148,8 @@ def check_new(path: Path) -> None:
 def interrupted_run(path: Path):
     """The interrupted run at `path`: its path, TrainConfig and config.json, or a one-line
     ConfigError."""
-    from fmnist_jax.config import ConfigError, TrainConfig
+    from fmnist_jax.config import TrainConfig
+    from fmnist_jax.errors import ConfigError
 
     path = Path(path)
     if (path / "results.json").exists():

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_jax import comparable
-from fmnist_jax.config import ConfigError
-from fmnist_jax.published import PUBLISHED
-from fmnist_jax.rundir import read_json
-from fmnist_jax.stats import describe, published_interval, welch
+from fmnist_jax.errors import ConfigError
+from fmnist_jax.reporting import comparable
+from fmnist_jax.reporting.published import PUBLISHED
+from fmnist_jax.reporting.rundir import read_json
+from fmnist_jax.reporting.stats import describe, published_interval, welch
 
 ALPHA = 0.05
 METRICS = (("test_accuracy", "test accuracy"), ("test_loss", "test loss"))
@@ -242,7 +242,7 @@ def _interval(stat: dict, fmt: str = ".4f") -> str:
 def accuracy_figure(comparison: dict):
     """Test accuracy per seed, each sample side by side, with its mean and, where every sample
     followed the study's protocol, the study's 95% CI (else the title says why not)."""
-    from fmnist_jax.plots import figure
+    from fmnist_jax.reporting.plots import figure
 
     models = comparison["models"]
     fig, axes = figure(len(models), (5.5 * len(models), 4.5))
@@ -277,9 +277,9 @@ def accuracy_figure(comparison: dict):
 def write_comparison(comparison: dict, out: Path) -> str:
     """Writes compare.md, compare.json (with provenance) and compare.png into `out`; returns
     the Markdown."""
-    from fmnist_jax.plots import save
-    from fmnist_jax.provenance import footer, provenance
-    from fmnist_jax.rundir import write_atomic, write_json
+    from fmnist_jax.reporting.plots import save
+    from fmnist_jax.reporting.provenance import footer, provenance
+    from fmnist_jax.reporting.rundir import write_atomic, write_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

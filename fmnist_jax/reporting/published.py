@@ -18,7 +18,7 @@ class PublishedRow:
 
     def cells(self) -> dict[str, str]:
         """The row's figures formatted for a Markdown table, its 95% interval included."""
-        from fmnist_jax.stats import published_interval
+        from fmnist_jax.reporting.stats import published_interval
 
         low, high = published_interval(self.accuracy_mean, self.accuracy_std, self.count)
         return {"count": str(self.count), "accuracy": f"{self.accuracy_mean:.4f}",

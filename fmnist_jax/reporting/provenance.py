@@ -103,7 +103,7 @@ def command_line() -> str:
 def provenance(frameworks=("jax",), device: str | None = None, data: dict | None = None) -> dict:
     """The provenance record: package version and commit, time, command line, the versions of
     the libraries the `frameworks` ("jax", "torch", "sklearn") use, machine, and `data` (the
-    data source and the checksums of its files, see `fmnist_jax.data.describe_source`)."""
+    data source and the checksums of its files, see `fmnist_jax.data.sources.describe_source`)."""
     names = [*COMMON, *(name for framework in frameworks for name in LIBRARIES[framework])]
     return {"package": _version("fmnist-jax"), "git_commit": git_commit(),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),

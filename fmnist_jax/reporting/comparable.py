@@ -11,9 +11,9 @@ the study.
 from typing import NamedTuple
 
 from fmnist_jax import protocol
-from fmnist_jax.data import TRAIN_SIZE, VALIDATION_SIZE
-from fmnist_jax.published import PUBLISHED
-from fmnist_jax.sklearn_sweep import BASE
+from fmnist_jax.data.split import TRAIN_SIZE, VALIDATION_SIZE
+from fmnist_jax.mlp.sweep import BASE
+from fmnist_jax.reporting.published import PUBLISHED
 
 # setting: (the study's value, the setting in words)
 RUN_SETTINGS = {

@@ -25,13 +25,14 @@ from jax.experimental.multihost_utils import process_allgather
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from fmnist_jax import protocol
-from fmnist_jax.checkpoint import load_tree, save_tree
-from fmnist_jax.config import ConfigError, TrainConfig
-from fmnist_jax.data import Split
-from fmnist_jax.layers import conv_impl
-from fmnist_jax.progress import EpochTable
-from fmnist_jax.rundir import resuming_line
-from fmnist_jax.train import device_data, eval_set, final_params, make_evaluate, make_train
+from fmnist_jax.config import TrainConfig
+from fmnist_jax.data.split import Split
+from fmnist_jax.errors import ConfigError
+from fmnist_jax.nn.checkpoint import load_tree, save_tree
+from fmnist_jax.nn.layers import conv_impl
+from fmnist_jax.nn.train import device_data, eval_set, final_params, make_evaluate, make_train
+from fmnist_jax.reporting.progress import EpochTable
+from fmnist_jax.reporting.rundir import resuming_line
 
 
 class Outcome(NamedTuple):

@@ -3,7 +3,7 @@
 From the same weights (drawn by one framework, converted for the other), both frameworks must
 give the same logits, loss and gradients on a batch in float32, and the same parameters after
 `ADAM_STEPS` Adam steps, within `TOLERANCE` (max abs); matmuls run at full precision on both
-sides. The two directions check both conversions of `fmnist_jax.convert`, and a round trip
+sides. The two directions check both conversions of `fmnist_jax.nn.convert`, and a round trip
 through the other layout must give back the weights exactly.
 
 The Adam steps are compared in float64, and there are several: in the first step bias
@@ -23,9 +23,9 @@ import optax
 import torch
 
 from fmnist_jax import protocol
-from fmnist_jax.convert import flax_to_torch, torch_to_flax
-from fmnist_jax.models import build_model, init_params
-from fmnist_jax.train import make_optimizer
+from fmnist_jax.nn.convert import flax_to_torch, torch_to_flax
+from fmnist_jax.nn.models import build_model, init_params
+from fmnist_jax.nn.train import make_optimizer
 from torch_ref import models as torch_models
 from torch_ref.train import train_step
 

@@ -11,11 +11,12 @@ import io
 import math
 from pathlib import Path
 
-from fmnist_jax import comparable, plots, protocol
-from fmnist_jax.provenance import footer
-from fmnist_jax.published import PUBLISHED
-from fmnist_jax.rundir import write_atomic, write_json
-from fmnist_jax.stats import describe, published_interval
+from fmnist_jax import protocol
+from fmnist_jax.reporting import comparable, plots
+from fmnist_jax.reporting.provenance import footer
+from fmnist_jax.reporting.published import PUBLISHED
+from fmnist_jax.reporting.rundir import write_atomic, write_json
+from fmnist_jax.reporting.stats import describe, published_interval
 
 
 def summarize(results: dict) -> dict:

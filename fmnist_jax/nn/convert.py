@@ -1,7 +1,7 @@
 """Weights between PyTorch and Flax, both ways, on numpy arrays (imports neither framework).
 
 A torch state_dict is `{name: np.ndarray}` with the names of `torch_ref.models`; Flax params are
-`{"Conv_i"|"Dense_i": {"kernel", "bias"}}` as `fmnist_jax.models` makes them. Dense kernels are
+`{"Conv_i"|"Dense_i": {"kernel", "bias"}}` as `fmnist_jax.nn.models` makes them. Dense kernels are
 transposed ((out, in) <-> (in, out)), conv kernels go OIHW <-> HWIO, and the CNN's first dense
 layer has its input rows reordered, because PyTorch flattens (C, H, W) and the NHWC Flax model
 flattens (H, W, C).

@@ -21,7 +21,7 @@ Max-pooling 2x2 has its own gradient: the first maximum of each window (PyTorch'
 the window's gradient, in one elementwise pass; JAX's generic one spread over several reduces.
 
 The parameters have the names, shapes and initialisers of `nn.Dense` and `nn.Conv` (kernel
-(in, out) and (3, 3, in, out), bias (out,)), so checkpoints and `fmnist_jax.convert` serve both.
+(in, out) and (3, 3, in, out), bias (out,)), so checkpoints and `fmnist_jax.nn.convert` serve both.
 """
 
 from functools import partial

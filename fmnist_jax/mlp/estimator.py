@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 
-from fmnist_jax.mlp_fit import (
+from fmnist_jax.mlp.fit import (
     ACTIVATIONS,
     SCHEDULES,
     SOLVERS,
