@@ -28,9 +28,10 @@ class TrainConfig:
     checkpoint_every: int = 10
     progress: bool = True
 
-    def validate(self, n_train: int | None = None) -> "TrainConfig":
-        """Raises ConfigError with a one-line message for a setting that cannot run."""
-        if self.model not in protocol.ARCHITECTURES:
+    def validate(self, n_train: int | None = None, own_model: bool = False) -> "TrainConfig":
+        """Raises ConfigError with a one-line message for a setting that cannot run. With
+        `own_model`, `model` is only the run's label."""
+        if not own_model and self.model not in protocol.ARCHITECTURES:
             raise ConfigError(f"unknown model {self.model!r}: choose one of "
                               f"{', '.join(protocol.ARCHITECTURES)}")
         for name in ("max_epochs", "patience", "batch_size", "seeds", "eval_batch_size"):

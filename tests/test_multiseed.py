@@ -15,7 +15,8 @@ import pytest
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data.split import synthetic_split
 from fmnist_jax.nn import runner
-from fmnist_jax.nn.runner import memory_per_run_bytes, train_runs
+from fmnist_jax.nn.network import memory_per_run_bytes, study_network
+from fmnist_jax.nn.runner import train_runs
 
 SPLIT = synthetic_split(n_train=400, n_val=100, n_test=100)
 SMALL = {"model": "simple", "batch_size": 32, "eval_batch_size": 64, "progress": False}
@@ -90,7 +91,8 @@ def test_learning_rate_axis_trains_every_rate_for_every_seed():
 
 
 def test_memory_estimate_grows_with_the_model():
-    sizes = [memory_per_run_bytes(TrainConfig(model=m)) for m in ("simple", "big", "cnn")]
+    configs = [TrainConfig(model=m) for m in ("simple", "big", "cnn")]
+    sizes = [memory_per_run_bytes(study_network(config), config) for config in configs]
     assert sizes[0] < sizes[1] < sizes[2]
     assert sizes[2] > 4 * 4 * 40_258_314  # parameters, gradients and two Adam moments
 

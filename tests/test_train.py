@@ -9,13 +9,13 @@ import pytest
 from fmnist_jax import protocol
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data.split import synthetic_split
+from fmnist_jax.nn.network import study_network
 from fmnist_jax.nn.train import (
     device_data,
     eval_set,
     final_params,
     make_evaluate,
     make_train,
-    model_of,
 )
 
 SPLIT = synthetic_split(n_train=400, n_val=100, n_test=100)
@@ -172,7 +172,7 @@ def test_evaluation_loss_follows_the_configured_definition(overfit):
     images, labels = SPLIT.x_train[:300], SPLIT.y_train[:300]  # a batch of 256, one of 44
     metrics = {loss: jax.jit(make_evaluate(config))(
         state.params, eval_set(images, labels, 64, loss)).loss for loss in protocol.EVAL_LOSSES}
-    logits = model_of(config).apply({"params": state.params}, images)
+    logits = study_network(config).module.apply({"params": state.params}, images)
     per_image = np.asarray(-jax.nn.log_softmax(logits)[np.arange(300), labels])
     np.testing.assert_allclose(metrics["sample-mean"], per_image.mean(), rtol=1e-5)
     np.testing.assert_allclose(metrics["batch-mean"],

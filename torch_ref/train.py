@@ -11,6 +11,8 @@ there: on the CPU a resumed run ends bit-identical to an uninterrupted one.
 import io
 import math
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +62,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, bf16: b
     model.eval()
     weights = torch.from_numpy(protocol.eval_loss_weights(len(loader.dataset), loss_definition))
     loss = torch.zeros((), dtype=torch.float64, device=device)
-    confusion = torch.zeros(protocol.NUM_CLASSES ** 2, dtype=torch.int64, device=device)
-    start = 0
+    confusion, start = 0, 0
     for images, labels in loader:
         images, labels = images.to(device), labels.to(device)
         with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
@@ -69,9 +70,9 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, bf16: b
         losses = nn.functional.cross_entropy(logits, labels, reduction="none")
         loss += (losses.double() * weights[start:start + len(labels)].to(device)).sum()
         start += len(labels)
-        confusion += torch.bincount(labels * protocol.NUM_CLASSES + logits.argmax(1),
-                                    minlength=protocol.NUM_CLASSES ** 2)
-    confusion = confusion.reshape(protocol.NUM_CLASSES, protocol.NUM_CLASSES).cpu()
+        classes = logits.shape[1]
+        confusion += torch.bincount(labels * classes + logits.argmax(1), minlength=classes ** 2)
+    confusion = confusion.reshape(classes, classes).cpu()
     return {"loss": loss.item(), "accuracy": int(confusion.trace()) / int(confusion.sum()),
             "confusion_matrix": confusion.tolist()}
 
@@ -81,10 +82,10 @@ class _Run:
     `state()` and `restore()` save and load whole."""
 
     def __init__(self, config: TrainConfig, data: dict, seed: int, learning_rate: float,
-                 device: torch.device):
+                 device: torch.device, model_factory: Callable[[], nn.Module]):
         self.config, self.data, self.seed, self.lr, self.device = config, data, seed, learning_rate, device
         torch.manual_seed(seed)
-        self.model = build_model(config.model).to(device)
+        self.model = model_factory().to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=learning_rate)
         self.generator = torch.Generator().manual_seed(seed)
         self.loader = DataLoader(data["train"], batch_size=config.batch_size, shuffle=True,
@@ -148,11 +149,13 @@ class _Run:
 
 
 def train_run(config: TrainConfig, data: dict, seed: int, learning_rate: float,
-              device: torch.device, checkpoint: Path | None = None, log=print) -> tuple[dict, dict]:
-    """Trains one seed to the early-stopping rule, saving its state to `checkpoint` every
-    `config.checkpoint_every` epochs (resuming from it when it exists); returns its results
-    entry and state_dict."""
-    run = _Run(config, data, seed, learning_rate, device)
+              device: torch.device, checkpoint: Path | None = None, log=print,
+              model_factory: Callable[[], nn.Module] | None = None) -> tuple[dict, dict]:
+    """Trains one seed (of `config.model`, or of a fresh model from `model_factory`) to the
+    early-stopping rule, saving its state to `checkpoint` every `config.checkpoint_every`
+    epochs (resuming from it when it exists); returns its results entry and state_dict."""
+    run = _Run(config, data, seed, learning_rate, device,
+               model_factory or partial(build_model, config.model))
     if checkpoint is not None and checkpoint.exists():
         run.restore(_load(checkpoint))
     while run.stopped is None:
@@ -170,9 +173,11 @@ def train_run(config: TrainConfig, data: dict, seed: int, learning_rate: float,
 
 
 def train_runs(config: TrainConfig, split: Split, checkpoint_dir: Path | None = None,
-               device: torch.device | None = None, log=print) -> tuple[dict, dict]:
-    """Trains every (learning rate, seed) of `config` one after the other; returns the results
-    (runs with histories) and the tested state_dicts keyed "seed-<n>-lr-<lr>"."""
+               device: torch.device | None = None, log=print,
+               model_factory: Callable[[], nn.Module] | None = None) -> tuple[dict, dict]:
+    """Trains every (learning rate, seed) of `config` one after the other (the study's
+    `config.model`, or a fresh model from a user's `model_factory` per seed); returns the
+    results (runs with histories) and the tested state_dicts keyed "seed-<n>-lr-<lr>"."""
     device = device or default_device()
     _set_precision(config.precision)
     data = datasets(split)
@@ -193,7 +198,8 @@ def train_runs(config: TrainConfig, split: Split, checkpoint_dir: Path | None = 
                                          len(pairs)))
             resuming = False
             run, state = train_run(config, data, seed, learning_rate, device,
-                                   running if config.checkpoint_every else None, log)
+                                   running if config.checkpoint_every else None, log,
+                                   model_factory)
             if done:
                 _save(done, {"run": run, "state": state})
                 running.unlink(missing_ok=True)
@@ -203,6 +209,30 @@ def train_runs(config: TrainConfig, split: Split, checkpoint_dir: Path | None = 
                "wall_time_s": sum(run["time_s"] for run in runs), "compile_time_s": None,
                "runs": runs}
     return results, states
+
+
+def describe_own(model_factory: Callable[[], nn.Module], split: Split) -> dict:
+    """What a run of a user's torch model records: its class, parameter count and number of
+    classes (the logits of two test images), checked to take the split's images."""
+    from fmnist_jax.errors import ConfigError
+
+    model = model_factory()
+    if not isinstance(model, nn.Module):
+        raise ConfigError("model must be a zero-argument callable that returns a fresh "
+                          f"torch.nn.Module, got one that returns {type(model).__name__}")
+    images = dataset(split.x_test[:2], split.y_test[:2]).tensors[0]
+    try:
+        with torch.no_grad():
+            logits = model.eval()(images)
+    except Exception as error:  # the user's module, any failure: say where it came from
+        raise ConfigError(f"{type(model).__name__} cannot take a batch of the split's images "
+                          f"(NCHW {tuple(images.shape[1:])}): {type(error).__name__}: "
+                          f"{str(error).splitlines()[0] if str(error) else ''}") from error
+    if logits.ndim != 2:
+        raise ConfigError(f"{type(model).__name__} must map a batch of images to logits of shape "
+                          f"(batch, classes); a batch of 2 gave {tuple(logits.shape)}")
+    return {"module": f"{type(model).__module__}.{type(model).__qualname__}",
+            "params": sum(p.numel() for p in model.parameters()), "classes": logits.shape[1]}
 
 
 def save_checkpoint(run_dir: Path, states: dict) -> None:

@@ -30,6 +30,7 @@ from fmnist_jax.data.split import Split
 from fmnist_jax.errors import ConfigError
 from fmnist_jax.nn.checkpoint import load_tree, save_tree
 from fmnist_jax.nn.layers import conv_impl
+from fmnist_jax.nn.network import Network, memory_per_run_bytes, study_network
 from fmnist_jax.nn.train import device_data, eval_set, final_params, make_evaluate, make_train
 from fmnist_jax.reporting.progress import EpochTable
 from fmnist_jax.reporting.rundir import resuming_line
@@ -44,17 +45,6 @@ def run_grid(config: TrainConfig) -> list[tuple[int, float]]:
     """Every (seed, learning rate) pair, learning rate major."""
     seeds = range(config.seed, config.seed + config.seeds)
     return [(seed, lr) for lr in config.learning_rates for seed in seeds]
-
-
-def memory_per_run_bytes(config: TrainConfig) -> int:
-    """Estimated device memory of one run: parameters, gradients and Adam moments (and the
-    best parameters with restore_best), plus the activations of a training batch (twice: kept
-    for the backward pass) and of an evaluation chunk."""
-    weight_layers = protocol.layers(protocol.architecture(config.model))
-    params = sum(layer.params for layer in weight_layers)
-    activations = sum(layer.positions * layer.features for layer in weight_layers)
-    copies = 5 if config.restore_best else 4
-    return 4 * (copies * params + activations * (2 * config.batch_size + config.eval_batch_size))
 
 
 def _mesh_for(chunk: int) -> Mesh:
@@ -73,10 +63,11 @@ def describe_device(used: int | None = None) -> str:
 
 
 def train_runs(config: TrainConfig, split: Split, log=print,
-               checkpoint_dir: Path | None = None) -> Outcome:
+               checkpoint_dir: Path | None = None, network: Network | None = None) -> Outcome:
     """Trains every run of `config` on `split` and tests each on the test set; with a
     `checkpoint_dir`, saves progress there every `config.checkpoint_every` epochs and resumes
-    from what it finds."""
+    from what it finds. `network` is the study's `config.model` unless given (a user's own)."""
+    network = network or study_network(config)
     grid = run_grid(config)
     chunk = min(config.seed_chunk or len(grid), len(grid))
     mesh = _mesh_for(chunk)
@@ -85,7 +76,7 @@ def train_runs(config: TrainConfig, split: Split, log=print,
     log(f"{len(grid)} run(s) of {config.model} in chunks of {chunk}"
         + (f" (plus {padding} padding run(s))" if padding else "")
         + f" on {mesh.size} device(s), {describe_device(mesh.size)}; estimated device memory "
-        f"per run {memory_per_run_bytes(config) / 2**20:,.0f} MiB")
+        f"per run {memory_per_run_bytes(network, config) / 2**20:,.0f} MiB")
     by_run = NamedSharding(mesh, PartitionSpec("runs"))
     replicated = NamedSharding(mesh, PartitionSpec())
     data = jax.device_put(device_data(split, config), replicated)
@@ -93,13 +84,13 @@ def train_runs(config: TrainConfig, split: Split, log=print,
                                    config.eval_loss), replicated)
 
     table = EpochTable(chunk) if config.progress else None
-    train = make_train(config, table)
+    train = make_train(config, table, network)
     init = jax.jit(jax.vmap(train.init), in_shardings=(by_run, by_run), out_shardings=by_run)
     advance = jax.jit(jax.vmap(train.advance, in_axes=(0, None, None)),
                       in_shardings=(by_run, replicated, None), donate_argnums=0)
     status = jax.jit(lambda state: (jnp.all(jax.vmap(train.stopped)(state)), jnp.max(state.epoch)),
                      out_shardings=replicated)
-    evaluate = jax.jit(jax.vmap(make_evaluate(config), in_axes=(0, None)))
+    evaluate = jax.jit(jax.vmap(make_evaluate(config, network), in_axes=(0, None)))
 
     padded = grid + grid[-1:] * padding
     keys = jnp.stack([jax.random.PRNGKey(seed) for seed, _ in padded])
@@ -151,7 +142,7 @@ def train_runs(config: TrainConfig, split: Split, log=print,
     results = {"framework": "jax", "model": config.model, "device": describe_device(mesh.size),
                "devices_used": mesh.size, "devices_available": len(jax.devices()),
                "wall_time_s": wall, "compile_time_s": compile_time, "runs": runs}
-    if protocol.architecture(config.model).conv_channels:
+    if not network.own and protocol.architecture(config.model).conv_channels:
         results["conv"] = conv_impl(config.conv)  # what `auto` resolved to
     return Outcome(results, params)
 

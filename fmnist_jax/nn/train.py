@@ -22,14 +22,15 @@ import optax
 from fmnist_jax import protocol
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data.split import Split
-from fmnist_jax.nn.models import build_model, init_params
+from fmnist_jax.nn.models import init_params
+from fmnist_jax.nn.network import Network, study_network
 
 
 class EvalSet(NamedTuple):
     """A dataset cut into equal chunks for evaluation. `mask` marks the padding off; `weight`
     holds each image's share of the loss (`protocol.eval_loss_weights`), 0 for padding."""
 
-    images: jax.Array  # (chunks, chunk, 28, 28, 1)
+    images: jax.Array  # (chunks, chunk, height, width, channels)
     labels: jax.Array  # (chunks, chunk)
     mask: jax.Array  # (chunks, chunk), 1.0 for real images
     weight: jax.Array  # (chunks, chunk)
@@ -65,7 +66,7 @@ class TrainState(NamedTuple):
 class Metrics(NamedTuple):
     loss: jax.Array
     accuracy: jax.Array
-    confusion: jax.Array  # (10, 10), rows true class, columns predicted
+    confusion: jax.Array  # (classes, classes), rows true class, columns predicted
 
 
 class Trainer(NamedTuple):
@@ -107,33 +108,39 @@ def make_optimizer(learning_rate) -> optax.GradientTransformation:
                                                 eps=protocol.ADAM_EPS)
 
 
-def make_evaluate(config: TrainConfig) -> Callable[[dict, EvalSet], Metrics]:
-    """Loss (as the EvalSet weighs it), accuracy and confusion matrix of `params`."""
-    model = model_of(config)
+def make_evaluate(config: TrainConfig, network: Network | None = None
+                  ) -> Callable[[dict, EvalSet], Metrics]:
+    """Loss (as the EvalSet weighs it), accuracy and confusion matrix of `params` (of
+    `network`, by default the study's `config.model`)."""
+    network = network or study_network(config)
+    model, classes = network.module, network.num_classes
 
     def evaluate(params, data: EvalSet) -> Metrics:
         def chunk(totals, batch):
             images, labels, mask, weight = batch
             logits = model.apply({"params": params}, images).astype(jnp.float32)
             losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-            confusion = jnp.zeros((10, 10)).at[labels, jnp.argmax(logits, -1)].add(mask)
+            confusion = jnp.zeros((classes, classes)).at[labels, jnp.argmax(logits, -1)].add(mask)
             return jax.tree_util.tree_map(jnp.add, totals, ((losses * weight).sum(), confusion)), None
 
-        zeros = (jnp.zeros(()), jnp.zeros((10, 10)))
+        zeros = (jnp.zeros(()), jnp.zeros((classes, classes)))
         (loss, confusion), _ = jax.lax.scan(chunk, zeros, data)
         return Metrics(loss, jnp.trace(confusion) / data.mask.sum(), confusion)
 
     return evaluate
 
 
-def make_train(config: TrainConfig, on_epoch: Callable | None = None) -> Trainer:
-    """The training protocol of `config` as pure functions (see Trainer).
+def make_train(config: TrainConfig, on_epoch: Callable | None = None,
+               network: Network | None = None) -> Trainer:
+    """The training protocol of `config` as pure functions (see Trainer), training `network`
+    (by default the study's `config.model`).
 
     `on_epoch(active, epoch, train_loss, val_loss, val_accuracy)` is called on the host after
     every epoch when given (under vmap once per run, `active` False for finished runs).
     """
-    model = model_of(config)
-    evaluate = make_evaluate(config)
+    network = network or study_network(config)
+    model = network.module
+    evaluate = make_evaluate(config, network)
     batch_size, max_epochs = config.batch_size, config.max_epochs
 
     def batch_loss(params, images, labels, mask):
@@ -153,7 +160,7 @@ def make_train(config: TrainConfig, on_epoch: Callable | None = None) -> Trainer
 
     def init(key, learning_rate) -> TrainState:
         init_key, key = jax.random.split(key)
-        params = init_params(model, init_key)
+        params = init_params(model, init_key, network.image_shape)
         empty = jnp.full((max_epochs,), jnp.nan)
         return TrainState(params, make_optimizer(learning_rate).init(params), key,
                           jnp.int32(0), jnp.float32(jnp.inf), jnp.int32(0), jnp.int32(0),
@@ -214,8 +221,3 @@ def make_train(config: TrainConfig, on_epoch: Callable | None = None) -> Trainer
 def final_params(state: TrainState, config: TrainConfig) -> dict:
     """The parameters tested: the last epoch's (the study's choice) or the best epoch's."""
     return state.best_params if config.restore_best else state.params
-
-
-def model_of(config: TrainConfig):
-    """The Flax model a config trains, in its precision and conv implementation."""
-    return build_model(config.model, config.torch_init, config.precision, config.conv)

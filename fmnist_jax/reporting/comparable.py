@@ -25,6 +25,7 @@ RUN_SETTINGS = {
     "eval_loss": ("batch-mean", "{} losses"),
     "restore_best": (False, "restore_best {}"),
     "source": ("raw", "data source {}"),
+    "own_model": (None, "your own model {}"),
 }
 # setting: (the study's value as the sweep's CSV writes it, the setting in words); no
 # configuration changes BASE's max_iter, and tol is sklearn's default, which the study's code used
@@ -36,12 +37,15 @@ SWEEP_SETTINGS = {
 PLOT_CAVEAT = "not set beside the study's published figures: off its protocol"
 
 
-def protocol_settings(config, n_train: int) -> dict:
+def protocol_settings(config, n_train: int, own_model: str | None = None) -> dict:
     """The settings of a training run that decide whether it follows the study's protocol
-    (its learning rates are its runs')."""
-    return {"n_train": n_train, "patience": config.patience, "max_epochs": config.max_epochs,
-            "batch_size": config.batch_size, "eval_loss": config.eval_loss,
-            "restore_best": config.restore_best, "source": config.source}
+    (its learning rates are its runs'); `own_model` is the label of a user's module (its data
+    is then the user's too), which never stands beside the study."""
+    settings = {"n_train": n_train, "patience": config.patience, "max_epochs": config.max_epochs,
+                "batch_size": config.batch_size, "eval_loss": config.eval_loss,
+                "restore_best": config.restore_best, "source": config.source}
+    return {**settings, "source": "your own arrays", "own_model": own_model} if own_model \
+        else settings
 
 
 def run_deviations(settings: dict, learning_rate: float) -> list[str]:
@@ -58,8 +62,9 @@ def sweep_deviations(rows: list[dict]) -> list[str]:
 
 def _deviations(ours: dict, settings: dict) -> list[str]:
     return [f"{name} not recorded" if name not in ours
-            else f"{words.format(ours[name])} (the study: {study})"
-            for name, (study, words) in settings.items() if ours.get(name) != study]
+            else words.format(ours[name]) + ("" if study is None else f" (the study: {study})")
+            for name, (study, words) in settings.items() if ours.get(name) != study
+            and not (study is None and name not in ours)]
 
 
 def describe_run(settings: dict, learning_rate: float) -> str:
@@ -103,7 +108,10 @@ def compared(a: Side, b: Side) -> str:
 
 def verdict_caveat(model: str, a: Side, b: Side) -> str | None:
     """Why a verdict between two sides cannot speak for the study's protocol (None: it can):
-    fewer seeds than the study's runs on a side, or a side off its protocol."""
+    fewer seeds than the study's runs on a side, or a side off its protocol. A user's own
+    model has no study to speak for (None)."""
+    if model not in PUBLISHED:
+        return None
     study_runs = PUBLISHED[model].count
     reasons = [f"{names} did not follow it ({'; '.join(deviations)})"
                for names, deviations in off_protocol([a, b])]

@@ -73,21 +73,24 @@ def confusion(run_dir: Path, results: dict) -> None:
     runs = [r for r in results["runs"] if r["stopped"] != "diverged"] or results["runs"]
     matrix = np.mean([r["confusion_matrix"] for r in runs], axis=0)
     fig, (ax,) = figure(1, (8, 7))
-    fig.colorbar(draw_confusion(ax, matrix), ax=ax, fraction=0.046,
+    names = None if "own_model" in results else CLASS_NAMES  # a user's classes are numbers
+    fig.colorbar(draw_confusion(ax, matrix, names), ax=ax, fraction=0.046,
                  label="test images (mean over runs)")
     ax.set_title(f"{results['framework']} {results['model']}: mean confusion matrix "
                  f"({len(runs)} runs)")
     save(fig, run_dir / "confusion.png")
 
 
-def draw_confusion(ax, matrix: np.ndarray):
-    """A 10x10 confusion matrix on `ax`: counts in the cells, class names on both axes."""
+def draw_confusion(ax, matrix: np.ndarray, names=CLASS_NAMES):
+    """A confusion matrix on `ax`: counts in the cells, class names (or, with `names` None,
+    class numbers) on both axes."""
+    names = names or [str(i) for i in range(len(matrix))]
     image = ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
         ax.text(j, i, f"{count:.0f}", ha="center", va="center", fontsize=7,
                 color="white" if count > matrix.max() / 2 else "black")
-    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES, fontsize=8)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.set(xlabel="predicted", ylabel="true")
     return image
 

@@ -125,6 +125,6 @@ def footer(record: dict) -> str:
     if record.get("data"):
         files = ", ".join(f"{name} sha256 {digest[:12]}…"
                           for name, digest in record["data"]["sha256"].items())
-        lines.append(f"Data: {record['data']['source']} from {record['data']['directory']} "
-                     f"({files}).")
+        where = f" from {record['data']['directory']}" if "directory" in record["data"] else ""
+        lines.append(f"Data: {record['data']['source']}{where} ({files}).")
     return "\n".join(lines) + "\n"

@@ -85,10 +85,13 @@ def history_csv(runs: list[dict]) -> bytes:
     return text.getvalue().encode()
 
 
-def write_config(out: Path, config, framework: str, provenance: dict) -> None:
-    """config.json: the TrainConfig, the framework and the provenance (data directory too)."""
+def write_config(out: Path, config, framework: str, provenance: dict,
+                 own_model: dict | None = None) -> None:
+    """config.json: the TrainConfig, the framework and the provenance (data directory too), and
+    for a user's own model what it and its data were (`own_model`)."""
     write_json(Path(out) / "config.json",
-               {**config.to_json(), "framework": framework, "provenance": provenance})
+               {**config.to_json(), "framework": framework, "provenance": provenance,
+                **({"own_model": own_model} if own_model else {})})
 
 
 def write_run(out: Path, results: dict) -> None:
