@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from fmnist_jax.data.idx import FILES, default_cache_dir, ensure_files
-from fmnist_jax.errors import DataError
 from fmnist_jax.data.split import RawData
+from fmnist_jax.errors import DataError
 
 
 def default_tfds_dir() -> Path:
