@@ -4,6 +4,7 @@ single-thread worker processes on loopback stands for an existing cluster."""
 import os
 import signal
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,20 @@ def test_the_jax_engine_is_not_sent_to_a_cluster(tmp_path):
     with pytest.raises(sweep.ConfigError, match="--dask runs the sklearn engine"):
         sweep.run_sweep(sweep.select("base"), sklearn_view(synthetic_raw(30, 10)), tmp_path,
                         engine="jax", dask_address="tcp://127.0.0.1:8786")
+
+
+def test_workers_of_several_threads_are_refused_with_what_to_start_instead(tmp_path):
+    """Two fits in threads of one process would record each other's convergence warnings."""
+    with (distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                   protocol="tcp", host="127.0.0.1",
+                                   dashboard_address=None) as threaded,
+          pytest.raises(sweep.ConfigError, match="--nthreads 1")):
+        sweep.run_sweep(sweep.select("base"), sklearn_view(synthetic_raw(30, 10)), tmp_path,
+                        dask_address=threaded.scheduler_address)
+
+
+def test_without_distributed_the_error_names_the_extra_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` fails
+    with pytest.raises(sweep.ConfigError, match=r"pip install 'fmnist-jax\[dask\]'"):
+        sweep.run_sweep(sweep.select("base"), sklearn_view(synthetic_raw(30, 10)), tmp_path,
+                        dask_address="tcp://127.0.0.1:8786")
