@@ -16,19 +16,19 @@ from fmnist_jax.mlp import dask_cluster, sweep
 distributed = pytest.importorskip("distributed")  # CI installs it (the dev extra)
 
 CONFIGS = "base,lr-0.1,solver-adam"
-TIMING = ("fit_time_s", "fit_cpu_s", "blas_threads")  # where a fit ran, not what it found
+HOW_RUN = ("fit_time_s", "fit_cpu_s", "blas_threads")  # how a fit ran, not what it found
 
 
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as local:
+                                  host="127.0.0.1", dashboard_address=":0") as local:
         yield local
 
 
 @pytest.fixture
 def synthetic_data(monkeypatch):
-    """`fmnist sweep` reads synthetic images instead of Fashion-MNIST (and no data directory)."""
+    """`fmnist sweep` fits synthetic images instead of reading Fashion-MNIST."""
     monkeypatch.setattr(sweep, "load_data",
                         lambda data_dir, subset: sklearn_view(synthetic_raw(subset, 100)))
 
@@ -40,17 +40,16 @@ def sweep_args(tmp_path: Path, *extra: str) -> list[str]:
 
 
 def findings(rows: list[dict]) -> list[dict]:
-    """The rows without their timings, by configuration."""
-    return sorted(({key: value for key, value in row.items() if key not in TIMING}
+    """What the rows found (all but how their fits ran), by configuration."""
+    return sorted(({key: value for key, value in row.items() if key not in HOW_RUN}
                    for row in rows), key=lambda row: row["name"])
 
 
 @pytest.fixture(scope="module")
-def local_rows(tmp_path_factory) -> list[dict]:
-    """The same sweep fitted here, one fit after another."""
-    out = tmp_path_factory.mktemp("local")
-    return sweep.run_sweep(sweep.select(CONFIGS), sklearn_view(synthetic_raw(300, 100)), out,
-                           max_iter=2, log=lambda line: None)
+def local_rows() -> list[dict]:
+    """The same fits here, each on one BLAS thread as on a worker."""
+    data = sklearn_view(synthetic_raw(300, 100))
+    return [sweep.fit_config(config, *data, max_iter=2) for config in sweep.select(CONFIGS)]
 
 
 def test_a_sweep_on_a_cluster_records_what_the_same_sweep_here_does(cluster, local_rows,
@@ -130,7 +129,7 @@ def test_workers_of_several_threads_are_refused_with_what_to_start_instead(tmp_p
     """Two fits in threads of one process would record each other's convergence warnings."""
     with (distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                    protocol="tcp", host="127.0.0.1",
-                                   dashboard_address=None) as threaded,
+                                   dashboard_address=":0") as threaded,
           pytest.raises(sweep.ConfigError, match="--nthreads 1")):
         sweep.run_sweep(sweep.select("base"), sklearn_view(synthetic_raw(30, 10)), tmp_path,
                         dask_address=threaded.scheduler_address)
