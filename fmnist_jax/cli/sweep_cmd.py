@@ -27,7 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="first random_state (the study did not seed; default 0)")
     parser.add_argument("--n-jobs", type=int, default=1,
                         help="sklearn engine: fits in parallel (joblib); each gets cpu_count/N "
-                             "BLAS threads, the longest (by the study's time) first (default 1)")
+                             "BLAS threads, the longest (by the study's time) first (default 1; "
+                             "with --dask, one a worker)")
+    parser.add_argument("--dask", metavar="ADDRESS",
+                        help="sklearn engine: run the fits on the Dask cluster whose scheduler "
+                             "is at ADDRESS (tcp://HOST:PORT; workers of one thread each, "
+                             "`dask worker ADDRESS --nworkers N --nthreads 1`), a fit a worker; "
+                             "rows are written here as fits return (needs the dask extra)")
     parser.add_argument("--max-iter", type=int, metavar="N",
                         help="override every configuration's max_iter (the study's: 10000)")
     parser.add_argument("--tol", type=float,
@@ -73,16 +79,19 @@ def run(args: argparse.Namespace) -> int:
     data = sklearn_sweep.load_data(args.data_dir, args.train_subset)
     source = describe_source("raw", args.data_dir)
     seeds = range(args.seed, args.seed + args.seeds)
+    backend = f"Dask cluster at {args.dask}" if args.dask else None
     try:
         rows = sklearn_sweep.run_sweep(
             configs, data, out, engine=args.engine, seeds=seeds, n_jobs=args.n_jobs,
             max_iter=args.max_iter, tol=args.tol, log=lambda line: print(line, flush=True),
             on_row=lambda done: sweep_report.write_summary(out, done, plots=False,
-                                                           reference_rows=reference, data=source))
+                                                           reference_rows=reference, data=source,
+                                                           backend=backend),
+            dask_address=args.dask)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"the finished fits are in {out}/results.csv; run the same "
                                 "command again to fit the rest") from None
-    sweep_report.write_summary(out, rows, reference_rows=reference, data=source)
+    sweep_report.write_summary(out, rows, reference_rows=reference, data=source, backend=backend)
     print(f"wrote {out}/results.csv, summary.md, {sweep_report.ACCURACY_PNG} and the confusion "
           "heatmaps")
     return 0

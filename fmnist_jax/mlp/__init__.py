@@ -1,2 +1,3 @@
 """scikit-learn's MLPClassifier: its algorithm in JAX (`fit`), the estimator (`estimator`), the
-check against sklearn (`check`) and the study's sweep (`sweep`)."""
+check against sklearn (`check`), the study's sweep (`sweep`) and its fits on a Dask cluster
+(`dask_cluster`)."""

@@ -2,7 +2,7 @@
 
 The grid is the base case, 18 variations that each change one setting, and one large model.
 Two engines fit it: "sklearn" (`MLPClassifier`, each (configuration, seed) in its own joblib job
-limited to its share of BLAS threads; any joblib backend, dask or ray included, spreads them)
+limited to its share of BLAS threads, on this machine or on a Dask cluster, `dask_cluster`)
 and "jax" (`fmnist_jax.mlp.estimator.JaxMLPClassifier`, the same algorithm with a configuration's
 seeds vmapped in one compiled program, float32). The parent appends one CSV row per finished
 (configuration, seed), so an interrupted sweep loses at most the fits that were running, and
@@ -15,6 +15,7 @@ import io
 import os
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -277,62 +278,78 @@ def _progress(count: int, total: int, row: dict, elapsed: float, running: dict, 
 
 def run_sweep(configs: list[SweepConfig], data, out, *, engine: str = "sklearn", seeds=(0,),
               n_jobs: int = 1, max_iter: int | None = None, tol: float | None = None, log=print,
-              on_row=None) -> list[dict]:
+              on_row=None, dask_address: str | None = None) -> list[dict]:
     """Fits every (configuration, seed) not yet in `out/results.csv`, appending a row as each
     finishes; returns all rows, earlier ones included.
 
     `data` is (x_train, y_train, x_test, y_test). The sklearn engine runs the fits as joblib
     jobs, n_jobs at a time, the longest (by the study's fit time) first, each with
-    cpu_count // n_jobs BLAS threads; the jax engine fits a configuration's seeds in one
-    program, configuration after configuration. `on_row(rows)` is called after each append.
+    cpu_count // n_jobs BLAS threads; with `dask_address` (a scheduler's tcp://HOST:PORT) they
+    run on that Dask cluster instead, one a worker with one BLAS thread, their rows still
+    written here. The jax engine fits a configuration's seeds in one program, configuration
+    after configuration. `on_row(rows)` is called after each append.
     """
     from joblib import Parallel, cpu_count, delayed
 
     if engine not in ENGINES:
         raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if dask_address is not None and engine != "sklearn":
+        raise ConfigError("--dask runs the sklearn engine's fits, the jax engine runs here: "
+                          "leave out --dask or --engine jax")
     for flag, value in (("--n-jobs", n_jobs), ("--max-iter", max_iter), ("--seeds", len(seeds))):
         if value is not None and value < 1:
             raise ConfigError(f"{flag} must be positive, got {value}")
     if tol is not None and not tol >= 0:
         raise ConfigError(f"--tol must be non-negative, got {tol}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / RESULTS_CSV
+    path = Path(out) / RESULTS_CSV
     rows = read_results(path)
     check_resumable(rows, len(data[0]), engine, max_iter, tol)
     finished = {(row["name"], int(row["random_state"])) for row in rows}
     todo = [(config, seed) for config in configs for seed in seeds
             if (config.name, seed) not in finished]
-    n_jobs = 1 if engine == "jax" else max(1, min(n_jobs, len(todo)))
-    if n_jobs > 1:
-        todo.sort(key=lambda job: -job[0].published_fit_time_s)
-    threads = max(1, cpu_count() // n_jobs)
-    queue, running, t0 = [_label(c.name, seed) for c, seed in todo], {}, time.perf_counter()
-
-    def refill(now: float) -> None:
-        group = 1 if engine == "sklearn" else len(seeds)
-        while queue and len(running) < n_jobs * group:
-            running[queue.pop(0)] = now
-
-    refill(t0)
-    log(f"sweep ({engine}): {len(todo)} fit(s) to run, {len(rows)} already in {path}; "
-        f"{n_jobs} job(s) x {threads} thread(s), {len(data[0])} training images | "
-        f"running: {', '.join(running) or '-'} | left: {len(queue)}")
-    if engine == "jax":
-        results = _jax_rows(todo, data, max_iter, tol)
+    if dask_address is None:
+        backend = nullcontext()
     else:
-        jobs = (delayed(fit_config)(config, *data, seed=seed, max_iter=max_iter, tol=tol,
-                                    blas_threads=threads) for config, seed in todo)
-        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)(jobs)
-    for count, row in enumerate(results, start=1):
-        append_row(path, row)
-        rows.append(row)
-        now = time.perf_counter()
-        running.pop(_label(row["name"], row["random_state"]), None)
-        refill(now)
-        if on_row is not None:
-            on_row(rows)
-        log(_progress(count, len(todo), row, now - t0, running, now, len(queue)))
+        from fmnist_jax.mlp.dask_cluster import on_cluster
+
+        backend = on_cluster(dask_address, scatter=data if todo else ())
+    with backend as cluster:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if cluster is not None:  # joblib's dask backend runs a job on every worker
+            n_jobs, threads = cluster.workers, 1
+        else:
+            n_jobs = 1 if engine == "jax" else max(1, min(n_jobs, len(todo)))
+            threads = max(1, cpu_count() // n_jobs)
+        if n_jobs > 1:
+            todo.sort(key=lambda job: -job[0].published_fit_time_s)
+        queue, running, t0 = [_label(c.name, seed) for c, seed in todo], {}, time.perf_counter()
+
+        def refill(now: float) -> None:
+            group = 1 if engine == "sklearn" else len(seeds)
+            while queue and len(running) < n_jobs * group:
+                running[queue.pop(0)] = now
+
+        refill(t0)
+        where = f" on {cluster.description}," if cluster is not None else ""
+        log(f"sweep ({engine}): {len(todo)} fit(s) to run, {len(rows)} already in {path};{where} "
+            f"{n_jobs} job(s) x {threads} thread(s), {len(data[0])} training images | "
+            f"running: {', '.join(running) or '-'} | left: {len(queue)}")
+        if engine == "jax":
+            results = _jax_rows(todo, data, max_iter, tol)
+        else:
+            jobs = (delayed(fit_config)(config, *data, seed=seed, max_iter=max_iter, tol=tol,
+                                        blas_threads=threads) for config, seed in todo)
+            results = Parallel(n_jobs=n_jobs, return_as="generator_unordered",
+                               batch_size=1)(jobs)
+        for count, row in enumerate(results, start=1):  # a row only once its fit has returned
+            append_row(path, row)
+            rows.append(row)
+            now = time.perf_counter()
+            running.pop(_label(row["name"], row["random_state"]), None)
+            refill(now)
+            if on_row is not None:
+                on_row(rows)
+            log(_progress(count, len(todo), row, now - t0, running, now, len(queue)))
     return rows
 
 

@@ -213,12 +213,15 @@ def plot_confusions(rows: list[dict], out: Path) -> list[str]:
 
 
 def write_summary(out, rows: list[dict], plots: bool = True,
-                  reference_rows: list[dict] | None = None, data: dict | None = None) -> None:
+                  reference_rows: list[dict] | None = None, data: dict | None = None,
+                  backend: str | None = None) -> None:
     """summary.md and, with `plots`, the accuracy plot and the confusion heatmaps. `data`
-    describes the data read (`fmnist_jax.data.sources.describe_source`), for the provenance."""
+    describes the data read (`fmnist_jax.data.sources.describe_source`), and `backend` where
+    the fits ran when not here (a Dask cluster), for the provenance."""
     out = Path(out)
     engines = {row["engine"] for row in rows}
-    record = provenance(("jax",) if engines == {"jax"} else ("sklearn",), data=data)
+    record = provenance(("jax",) if engines == {"jax"} else ("sklearn",), device=backend,
+                        data=data)
     write_atomic(out / "summary.md", markdown(rows, reference_rows, record).encode())
     if plots:
         from fmnist_jax.reporting.plots import save
