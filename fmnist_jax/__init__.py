@@ -20,12 +20,13 @@ _EXPORTS = {
     "resume": "fmnist_jax.api", "evaluate": "fmnist_jax.api", "Run": "fmnist_jax.api",
     "summarize": "fmnist_jax.reporting.run_report",
     "compare_runs": ("fmnist_jax.reporting.compare", "compare"),
+    "comparison_markdown": ("fmnist_jax.reporting.compare", "markdown"),
     "Study": "fmnist_jax.study", "run_study": "fmnist_jax.study",
     "Split": "fmnist_jax.data.split", "synthetic_split": "fmnist_jax.data.split",
     "DataError": "fmnist_jax.errors",
 }
-__all__ = ["ConfigError", "DataError", "Run", "Split", "Study", "TrainConfig", "compare_runs", "evaluate",
-           "load_split", "resume", "run_study", "summarize", "synthetic_split", "train_jax",
+__all__ = ["ConfigError", "DataError", "Run", "Split", "Study", "TrainConfig", "compare_runs",
+           "comparison_markdown", "evaluate", "load_split", "resume", "run_study", "summarize", "synthetic_split", "train_jax",
            "train_torch"]
 
 

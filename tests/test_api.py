@@ -1,5 +1,6 @@
 """The Python API as a notebook user calls it, and the README's example, run as written."""
 
+import json
 import os
 import re
 import subprocess
@@ -46,10 +47,10 @@ def test_a_train_subset_larger_than_the_training_set_is_refused(real_data_dir):
         fmnist_jax.load_split(config, real_data_dir)
 
 
-def readme_python_example() -> str:
-    text = (REPO / "README.md").read_text()
-    section = text.split("## Python API", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+def readme_python_example(section: str = "## Python API") -> str:
+    """The first Python block after `section` in the README."""
+    text = (REPO / "README.md").read_text().split(section, 1)[1]
+    return re.search(r"```python\n(.*?)```", text, re.DOTALL).group(1)
 
 
 @pytest.mark.real_data
@@ -67,6 +68,25 @@ def test_the_readme_python_example_runs_as_written_in_a_fresh_shell(real_data_di
                           timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| ours |" in done.stdout and "Verdict" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_readme_own_model_example_runs_as_written_offline(tmp_path):
+    """A Flax module and its torch twin on scikit-learn's digits, 3 seeds each, compared: in a
+    fresh shell with no data directory at all."""
+    pytest.importorskip("torch")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "empty-cache")}
+    env.pop("FMNIST_DATA_DIR", None)
+    done = subprocess.run([sys.executable, "-c", readme_python_example("### Your own model")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "digits-cnn" in done.stdout and "Verdict" in done.stdout
+    for framework in ("jax", "torch"):
+        results = json.loads((tmp_path / "runs" / f"digits-{framework}" / "results.json").read_text())
+        assert len(results["runs"]) == 3 and results["own_model"]["classes"] == 10
+        assert all(run["stopped"] == "patience" for run in results["runs"])  # each seed its own
+        assert min(run["test_accuracy"] for run in results["runs"]) > 0.85
 
 
 def test_every_exported_name_resolves():
