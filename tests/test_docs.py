@@ -28,15 +28,17 @@ def shell_lines(page: Path) -> list[str]:
 
 
 def commands(program: str) -> list[tuple[str, list[str]]]:
-    """(page, argv) of each shell line that runs `program`, comments dropped."""
+    """(page, argv) of each shell command (one per line or between `&&`) that runs `program`,
+    comments and `python -m` dropped."""
     found = []
     for page in PAGES:
         for line in shell_lines(page):
-            words = shlex.split(line, comments=True)
-            if words[:1] == ["$"]:
-                words = words[1:]
-            if words and words[0] == program:
-                found.append((page.name, words[1:]))
+            for command in line.split("&&"):
+                words = shlex.split(command, comments=True)
+                if words[:1] == ["$"]:
+                    words = words[1:]
+                if words and words[0] == program and not words[1:2] == ["-m"]:
+                    found.append((page.name, words[1:]))
     return found
 
 
