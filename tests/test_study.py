@@ -154,3 +154,14 @@ def test_the_quick_study_writes_the_side_by_side_report(real_data_dir, tmp_path,
     assert record["provenance"]["data"]["sha256"]["train-images-idx3-ubyte.gz"] == \
         FILES["train_images"].gz_sha256
     assert "Data: raw from" in text
+
+
+def test_the_study_summary_leaves_diverged_runs_out_as_the_report_does(tmp_path):
+    from fmnist_jax.cli.study_cmd import summary
+
+    runs = [{"seed": 0, "learning_rate": 1e-3, "test_accuracy": 0.9, "stopped": "patience"},
+            {"seed": 1, "learning_rate": 1e-3, "test_accuracy": 0.1, "stopped": "diverged"}]
+    runs = [{**run, "test_loss": 0.3, "epochs": 5, "time_s": 1.0} for run in runs]
+    cell = {"framework": "jax", "model": "simple", "device": "cpu", "runs": runs}
+    lines = summary({"cells": {("jax", "simple"): cell}, "sweep": []}, tmp_path).splitlines()
+    assert lines[1] == "  jax    simple  mean test accuracy 0.9000 (n=1, 1 diverged)"

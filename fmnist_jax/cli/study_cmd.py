@@ -1,7 +1,6 @@
 """`fmnist study`: the whole study (models x frameworks, optionally the sweep), resumable,
 ending in one report beside the published figures."""
 
-import statistics
 from dataclasses import replace
 from pathlib import Path
 
@@ -100,12 +99,16 @@ def run(args) -> int:
 
 def summary(result: dict, out: Path) -> str:
     """A few lines for the terminal: each cell's mean test accuracy, the sweep, the report."""
+    from fmnist_jax.reporting.study_report import cell_summary
+
     cells = result["cells"]
     lines = [f"study: {len(cells)} cell(s) done"]
     for (framework, model), results in cells.items():
-        accuracies = [run["test_accuracy"] for run in results["runs"]]
-        lines.append(f"  {framework:<6} {model:<7} mean test accuracy "
-                     f"{statistics.fmean(accuracies):.4f} (n={len(accuracies)})")
+        cell = cell_summary(results)  # the report's statistics: diverged runs left out
+        mean = "n/a" if cell["accuracy"]["n"] == 0 else f"{cell['accuracy']['mean']:.4f}"
+        lines.append(f"  {framework:<6} {model:<7} mean test accuracy {mean} "
+                     f"(n={cell['accuracy']['n']}"
+                     + (f", {cell['diverged']} diverged)" if cell["diverged"] else ")"))
     if result["sweep"]:
         configs = {row["name"] for row in result["sweep"]}
         lines.append(f"  sklearn sweep: {len(result['sweep'])} fit(s) of {len(configs)} "
