@@ -15,6 +15,7 @@ from fmnist_jax.reporting.comparable import (
     not_beside,
     sweep_deviations,
 )
+from fmnist_jax.reporting.formatting import NOT_APPLICABLE, interval, number
 from fmnist_jax.reporting.provenance import footer, provenance
 from fmnist_jax.reporting.rundir import write_atomic
 from fmnist_jax.reporting.stats import describe, welch
@@ -99,24 +100,19 @@ def _conditions(rows: list[dict]) -> list[str]:
     ]
 
 
-def _num(value, spec: str = ".4f") -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else \
-        format(value, spec)
-
-
 def _cells(config, entry: dict, reference: dict | None) -> list[str]:
     study = config.published_accuracy
-    ref = "-" if reference is None else reference["test_accuracy"]
+    ref = NOT_APPLICABLE if reference is None else reference["test_accuracy"]
     accuracy = entry["accuracy"]
-    interval = ("n/a" if accuracy["n"] < 2
-                else f"{accuracy['ci_low']:.4f}–{accuracy['ci_high']:.4f}")
     versus, holm_p = entry["vs_base"], entry["holm_p"]
-    delta = "-" if versus is None else f"{versus['diff']:+.4f}"
-    marked = "-" if math.isnan(holm_p) else f"{holm_p:.3g}" + (" *" if holm_p < ALPHA else "")
+    delta = NOT_APPLICABLE if versus is None else f"{versus['diff']:+.4f}"
+    marked = (NOT_APPLICABLE if math.isnan(holm_p)
+              else f"{holm_p:.3g}" + (" *" if holm_p < ALPHA else ""))
     return [config.name, config.describe(), str(entry["seeds"]), f"{accuracy['mean']:.4f}",
-            interval, f"{study:.4f}", f"{accuracy['mean'] - study:+.4f}", ref, delta, marked,
-            _num(entry["fit_time_s"]["mean"], ".1f"), f"{config.published_fit_time_s:.1f}",
-            _num(entry["n_iter"], ".0f"), f"{entry['converged']}/{entry['seeds']}"]
+            interval(accuracy["ci_low"], accuracy["ci_high"]), f"{study:.4f}",
+            f"{accuracy['mean'] - study:+.4f}", ref, delta, marked,
+            number(entry["fit_time_s"]["mean"], ".1f"), f"{config.published_fit_time_s:.1f}",
+            number(entry["n_iter"], ".0f"), f"{entry['converged']}/{entry['seeds']}"]
 
 
 def markdown(rows: list[dict], reference_rows: list[dict] | None = None,
