@@ -10,7 +10,7 @@ from fmnist_jax.cli.main import main
 from fmnist_jax.data.split import synthetic_raw
 from fmnist_jax.nn import crosscheck as crosscheck_module
 from fmnist_jax.nn.convert import flax_to_torch, torch_to_flax
-from fmnist_jax.nn.crosscheck import Check, crosscheck
+from fmnist_jax.nn.crosscheck import FrameworkAgreement, crosscheck
 from fmnist_jax.nn.models import build_model, init_params
 from torch_ref.models import build_model as build_torch_model
 
@@ -87,7 +87,7 @@ def test_both_frameworks_agree_on_logits_loss_gradients_and_adam_steps(model):
 
 
 def test_the_crosscheck_command_exits_non_zero_when_a_check_fails(monkeypatch, capsys):
-    failing = Check("simple", "torch->flax", "logits", 1e-3, 1e-5)
+    failing = FrameworkAgreement("simple", "torch->flax", "logits", 1e-3, 1e-5)
     monkeypatch.setattr(crosscheck_module, "crosscheck", lambda *args: [failing])
     monkeypatch.setattr("fmnist_jax.data.idx.load_raw", lambda *args, **kw: synthetic_raw(64, 16))
     assert main(["crosscheck", "--models", "simple"]) == 1
@@ -100,7 +100,7 @@ def test_the_crosscheck_command_checks_the_models_given_as_a_comma_list(monkeypa
 
     def record(model, *args):
         checked.append(model)
-        return [Check(model, "torch->flax", "logits", 0.0, 1e-5)]
+        return [FrameworkAgreement(model, "torch->flax", "logits", 0.0, 1e-5)]
 
     monkeypatch.setattr(crosscheck_module, "crosscheck", record)
     monkeypatch.setattr("fmnist_jax.data.idx.load_raw", lambda *args, **kw: synthetic_raw(64, 16))

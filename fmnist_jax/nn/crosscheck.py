@@ -35,8 +35,9 @@ TORCH_TO_FLAX, FLAX_TO_TORCH = "torch->flax", "flax->torch"
 
 
 @dataclass(frozen=True)
-class Check:
-    """One row of the cross-check table."""
+class FrameworkAgreement:
+    """One row of the cross-check table: how far PyTorch and Flax end up apart on one measure
+    (logits, loss, ...) from the same weights."""
 
     model: str
     direction: str
@@ -58,7 +59,8 @@ class Outcome(NamedTuple):
     after: dict
 
 
-def crosscheck(model: str, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> list[Check]:
+def crosscheck(model: str, images: np.ndarray, labels: np.ndarray,
+               seed: int = 0) -> list[FrameworkAgreement]:
     """Every check for one model, in both directions, on NHWC float32 `images`."""
     with jax.default_device(jax.devices("cpu")[0]), jax.default_matmul_precision("highest"):
         torch.manual_seed(seed)
@@ -72,7 +74,7 @@ def crosscheck(model: str, images: np.ndarray, labels: np.ndarray, seed: int = 0
 
 
 def _compare(model: str, direction: str, state_dict: dict, params: dict, images: np.ndarray,
-             labels: np.ndarray) -> list[Check]:
+             labels: np.ndarray) -> list[FrameworkAgreement]:
     """Runs both frameworks from the same weights and measures how far apart they end up.
 
     Results are compared in the layout the weights were converted to: Flax's for torch->flax,
@@ -95,7 +97,7 @@ def _compare(model: str, direction: str, state_dict: dict, params: dict, images:
             ("gradients", _max_abs_diff(*target(torch32.grads, flax32.grads)), TOLERANCE),
             (f"params after {ADAM_STEPS} Adam steps (float64)",
              _max_abs_diff(*target(torch64.after, flax64.after)), TOLERANCE)]
-    return [Check(model, direction, *row) for row in rows]
+    return [FrameworkAgreement(model, direction, *row) for row in rows]
 
 
 def _torch_side(model: str, state_dict: dict, images: np.ndarray, labels: np.ndarray,
@@ -161,7 +163,7 @@ def _max_abs_diff(a, b) -> float:
     return max(jax.tree_util.tree_leaves(jax.tree_util.tree_map(diff, a, b)))
 
 
-def format_table(checks: list[Check]) -> str:
+def format_table(checks: list[FrameworkAgreement]) -> str:
     """A fixed-width table: model, direction, check, max abs diff, tolerance, ok."""
     header = f"{'model':<7} {'direction':<12} {'check':<34} {'max abs diff':>12} {'tolerance':>9}  ok"
     lines = [header, "-" * len(header)]
