@@ -42,6 +42,7 @@ ARCHITECTURES = {
     "big": Architecture(conv_channels=(), hidden=(784,) * 5),
     "cnn": Architecture(conv_channels=(32, 1024), hidden=(784, 784)),
 }
+MODEL_NAMES = tuple(ARCHITECTURES)  # the study's models, in its order: every list of them
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def forward_flops(arch: Architecture) -> int:
 def architecture(name: str) -> Architecture:
     """Looks an architecture up by name, with a clear error for an unknown one."""
     if name not in ARCHITECTURES:
-        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(ARCHITECTURES)}")
+        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}")
     return ARCHITECTURES[name]
 
 

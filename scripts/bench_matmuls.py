@@ -61,8 +61,8 @@ def seconds(product, lhs_shape, rhs_shape, dtype, flops: float) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", choices=sorted(protocol.ARCHITECTURES),
-                        default=["simple", "big", "cnn"], help="models (default all)")
+    parser.add_argument("--models", nargs="+", choices=protocol.MODEL_NAMES,
+                        default=list(protocol.MODEL_NAMES), help="models (default all)")
     parser.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
     args = parser.parse_args(argv)
