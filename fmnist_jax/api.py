@@ -199,7 +199,7 @@ def _train(framework: str, config: TrainConfig, split, out, data_dir, log, resum
     else:
         from torch_ref.train import train_runs
 
-        results, params = train_runs(config, split, checkpoint_dir=checkpoints, log=log,
+        results, params = train_runs(config, split, log=log, checkpoint_dir=checkpoints,
                                      model_factory=model)
     record = provenance((framework,), device=results["device"], data=data_record)
     settings = comparable.protocol_settings(config, len(split.y_train),

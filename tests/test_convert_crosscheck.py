@@ -11,7 +11,7 @@ from fmnist_jax.data.split import synthetic_raw
 from fmnist_jax.nn import crosscheck as crosscheck_module
 from fmnist_jax.nn.convert import flax_to_torch, torch_to_flax
 from fmnist_jax.nn.crosscheck import FrameworkAgreement, crosscheck
-from fmnist_jax.nn.models import build_model, init_params
+from fmnist_jax.nn.models import build_model, init_flax_params
 from torch_ref.models import build_model as build_torch_model
 
 MODELS = ("simple", "big", "cnn")
@@ -31,7 +31,7 @@ def torch_state(model: str) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("model", MODELS)
 def test_flax_params_convert_to_the_torch_modules_names_and_shapes(model):
-    params = init_params(build_model(model), jax.random.key(0))
+    params = init_flax_params(build_model(model), jax.random.key(0))
     converted = flax_to_torch(params, model)
     expected = build_torch_model(model).state_dict()
     assert {k: v.shape for k, v in converted.items()} == {k: tuple(v.shape)

@@ -40,8 +40,8 @@ class Fit(NamedTuple):
     converged: bool
 
 
-def init_params(layer_units: list[int], activation: str, random_state: np.random.RandomState,
-                dtype) -> list:
+def sklearn_initial_weights(layer_units: list[int], activation: str,
+                            random_state: np.random.RandomState, dtype) -> list:
     """sklearn's `_init_coef` for every layer, in its order: each layer's coef, then intercept."""
     factor = 2.0 if activation == "logistic" else 6.0
     params = []

@@ -24,7 +24,7 @@ import torch
 
 from fmnist_jax import protocol
 from fmnist_jax.nn.convert import flax_to_torch, torch_to_flax
-from fmnist_jax.nn.models import build_model, init_params
+from fmnist_jax.nn.models import build_model, init_flax_params
 from fmnist_jax.nn.train import make_optimizer
 from torch_ref import models as torch_models
 from torch_ref.train import train_step
@@ -50,7 +50,7 @@ class FrameworkAgreement:
         return bool(self.max_abs_diff <= self.tolerance)
 
 
-class Outcome(NamedTuple):
+class BatchResult(NamedTuple):
     """What one framework computes from one batch: logits, loss, gradients, weights after Adam."""
 
     logits: np.ndarray
@@ -65,7 +65,7 @@ def crosscheck(model: str, images: np.ndarray, labels: np.ndarray,
     with jax.default_device(jax.devices("cpu")[0]), jax.default_matmul_precision("highest"):
         torch.manual_seed(seed)
         torch_weights = _numpy_state(torch_models.build_model(model))
-        flax_weights = init_params(build_model(model), jax.random.key(seed))
+        flax_weights = init_flax_params(build_model(model), jax.random.key(seed))
         flax_weights = jax.tree_util.tree_map(np.asarray, flax_weights)
         return (_compare(model, TORCH_TO_FLAX, torch_weights, torch_to_flax(torch_weights, model),
                          images, labels)
@@ -101,7 +101,7 @@ def _compare(model: str, direction: str, state_dict: dict, params: dict, images:
 
 
 def _torch_side(model: str, state_dict: dict, images: np.ndarray, labels: np.ndarray,
-                dtype: torch.dtype) -> Outcome:
+                dtype: torch.dtype) -> BatchResult:
     """The reference's forward pass and `ADAM_STEPS` of its training step
     (`torch_ref.train.train_step`) on the batch."""
     net = torch_models.build_model(model)
@@ -116,11 +116,11 @@ def _torch_side(model: str, state_dict: dict, images: np.ndarray, labels: np.nda
     grads = {name: p.grad.numpy().copy() for name, p in net.named_parameters()}
     for _ in range(ADAM_STEPS - 1):
         train_step(net, optimizer, x, y)
-    return Outcome(logits, loss, grads, _numpy_state(net))
+    return BatchResult(logits, loss, grads, _numpy_state(net))
 
 
 def _flax_side(model: str, params: dict, images: np.ndarray, labels: np.ndarray,
-               dtype: type) -> Outcome:
+               dtype: type) -> BatchResult:
     """The Flax model's forward pass, gradients and `ADAM_STEPS` steps of the training
     optimizer on the batch."""
     net = build_model(model)
@@ -145,7 +145,7 @@ def _flax_side(model: str, params: dict, images: np.ndarray, labels: np.ndarray,
         params = jax.tree_util.tree_map(lambda a: np.asarray(a, dtype), params)
         logits, loss, grads, after = jax.tree_util.tree_map(np.asarray,
                                                             step(params, images.astype(dtype)))
-    return Outcome(logits, float(loss), grads, after)
+    return BatchResult(logits, float(loss), grads, after)
 
 
 def _numpy_state(net: torch.nn.Module) -> dict[str, np.ndarray]:

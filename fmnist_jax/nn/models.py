@@ -63,7 +63,7 @@ def build_model(name: str, torch_init: bool = True, precision: str = "float32",
                       conv_impl=conv_impl)
 
 
-def init_params(model: nn.Module, key, image_shape: tuple[int, ...] = IMAGE_SHAPE):
+def init_flax_params(model: nn.Module, key, image_shape: tuple[int, ...] = IMAGE_SHAPE):
     """Fresh parameters of a model (the study's or a user's) for images of `image_shape`."""
     return model.init(key, jnp.zeros((1, *image_shape)))["params"]
 

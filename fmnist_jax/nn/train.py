@@ -23,7 +23,7 @@ from fmnist_jax import protocol
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data.batches import padded_batches
 from fmnist_jax.data.split import Split
-from fmnist_jax.nn.models import init_params
+from fmnist_jax.nn.models import init_flax_params
 from fmnist_jax.nn.network import Network, study_network
 
 
@@ -161,7 +161,7 @@ def make_train(config: TrainConfig, on_epoch: Callable | None = None,
 
     def init(key, learning_rate) -> TrainState:
         init_key, key = jax.random.split(key)
-        params = init_params(model, init_key, network.image_shape)
+        params = init_flax_params(model, init_key, network.image_shape)
         empty = jnp.full((max_epochs,), jnp.nan)
         return TrainState(params, make_optimizer(learning_rate).init(params), key,
                           jnp.int32(0), jnp.float32(jnp.inf), jnp.int32(0), jnp.int32(0),
