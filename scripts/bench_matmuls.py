@@ -30,7 +30,7 @@ DTYPES = {"float32": jnp.float32, "bf16": jnp.bfloat16}
 
 def products(model: str, batch: int):
     """(layer, product, function, lhs shape, rhs shape, FLOPs) of one training step."""
-    for i, layer in enumerate(protocol.layers(protocol.architecture(model))):
+    for i, layer in enumerate(protocol.layer_specs(protocol.architecture(model))):
         rows, name = batch * layer.positions, f"{i + 1}:{layer.kind} {layer.fan_in}x{layer.features}"
         flops = 2 * rows * layer.fan_in * layer.features
         inputs, kernel, grad = (rows, layer.fan_in), (layer.fan_in, layer.features), (rows, layer.features)
