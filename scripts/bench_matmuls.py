@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from bench import timed
 
 from fmnist_jax import protocol
-from fmnist_jax.nn.layers import input_grad, kernel_leads, matmul, weight_grad
+from fmnist_jax.nn.layers import input_grad, input_grad_kernel_first, matmul, weight_grad
 from fmnist_jax.nn.runner import describe_device
 from fmnist_jax.reporting.provenance import provenance
 
@@ -36,7 +36,7 @@ def products(model: str, batch: int):
         inputs, kernel, grad = (rows, layer.fan_in), (layer.fan_in, layer.features), (rows, layer.features)
         yield name, "forward", matmul, inputs, kernel, flops
         # the first operand changes every repetition: it is the one a product may transpose
-        if i and kernel_leads(kernel[0] * kernel[1], grad[0] * grad[1]):
+        if i and input_grad_kernel_first(kernel[0] * kernel[1], grad[0] * grad[1]):
             yield name, "input grad", lambda w, g: input_grad(g, w), kernel, grad, flops
         elif i:
             yield name, "input grad", input_grad, grad, kernel, flops
