@@ -172,7 +172,7 @@ def _train(framework: str, config: TrainConfig, split, out, data_dir, log, resum
     if own:
         split = checked_split(split)
         network, own_record = _own_model(framework, model, split)
-        if config.model in protocol.ARCHITECTURES:  # never labelled as one of the study's
+        if config.model in protocol.MODEL_NAMES:  # never labelled as one of the study's
             config = replace(config, model=own_record["module"].rsplit(".", 1)[-1])
     config.validate(own_model=own)
     out = Path(out) if out is not None else None
@@ -199,7 +199,7 @@ def _train(framework: str, config: TrainConfig, split, out, data_dir, log, resum
     else:
         from torch_ref.train import train_runs
 
-        results, params = train_runs(config, split, checkpoint_dir=checkpoints, log=log,
+        results, params = train_runs(config, split, log=log, checkpoint_dir=checkpoints,
                                      model_factory=model)
     record = provenance((framework,), device=results["device"], data=data_record)
     settings = comparable.protocol_settings(config, len(split.y_train),

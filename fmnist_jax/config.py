@@ -31,9 +31,9 @@ class TrainConfig:
     def validate(self, n_train: int | None = None, own_model: bool = False) -> "TrainConfig":
         """Raises ConfigError with a one-line message for a setting that cannot run. With
         `own_model`, `model` is only the run's label."""
-        if not own_model and self.model not in protocol.ARCHITECTURES:
+        if not own_model and self.model not in protocol.MODEL_NAMES:
             raise ConfigError(f"unknown model {self.model!r}: choose one of "
-                              f"{', '.join(protocol.ARCHITECTURES)}")
+                              f"{', '.join(protocol.MODEL_NAMES)}")
         for name in ("max_epochs", "patience", "batch_size", "seeds", "eval_batch_size"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")

@@ -42,10 +42,11 @@ ARCHITECTURES = {
     "big": Architecture(conv_channels=(), hidden=(784,) * 5),
     "cnn": Architecture(conv_channels=(32, 1024), hidden=(784, 784)),
 }
+MODEL_NAMES = tuple(ARCHITECTURES)  # the study's models, in its order: every list of them
 
 
 @dataclass(frozen=True)
-class Layer:
+class LayerSpec:
     """One weight layer of an Architecture, as its shape arithmetic needs it."""
 
     kind: str  # "conv" (3x3, same padding, followed by 2x2 max-pooling) or "dense"
@@ -63,16 +64,17 @@ class Layer:
         return self.positions * self.fan_in * self.features
 
 
-def layers(arch: Architecture) -> list[Layer]:
-    """The weight layers of `arch` in order, the last one giving the 10 logits."""
+def layer_specs(arch: Architecture) -> list[LayerSpec]:
+    """The shapes of the weight layers of `arch` in order, the last one giving the 10 logits
+    (the modules that build them: `fmnist_jax.nn.layers`, `torch_ref.models`)."""
     height, width, channels = IMAGE_SHAPE
     result = []
     for out in arch.conv_channels:
-        result.append(Layer("conv", 9 * channels, out, height * width))
+        result.append(LayerSpec("conv", 9 * channels, out, height * width))
         height, width, channels = height // 2, width // 2, out
     features = height * width * channels
     for out in (*arch.hidden, NUM_CLASSES):
-        result.append(Layer("dense", features, out, 1))
+        result.append(LayerSpec("dense", features, out, 1))
         features = out
     return result
 
@@ -86,13 +88,13 @@ def conv_output_chw(arch: Architecture) -> tuple[int, int, int]:
 
 def forward_flops(arch: Architecture) -> int:
     """Floating-point operations of one image's forward pass (2 per multiply-add)."""
-    return 2 * sum(layer.multiply_adds for layer in layers(arch))
+    return 2 * sum(layer.multiply_adds for layer in layer_specs(arch))
 
 
 def architecture(name: str) -> Architecture:
     """Looks an architecture up by name, with a clear error for an unknown one."""
     if name not in ARCHITECTURES:
-        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(ARCHITECTURES)}")
+        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}")
     return ARCHITECTURES[name]
 
 

@@ -23,7 +23,6 @@ from fmnist_jax.errors import ConfigError
 from fmnist_jax.reporting import rundir
 
 FRAMEWORKS = ("jax", "torch")
-MODELS = tuple(protocol.ARCHITECTURES)
 SWEEP_DIR = "sklearn-sweep"
 
 
@@ -32,7 +31,7 @@ class Study:
     """What to run: models x frameworks, each `seeds` seeds by `train`'s protocol (its model is
     set per cell), and the sweep configurations `sweep` (none by default)."""
 
-    models: tuple[str, ...] = MODELS
+    models: tuple[str, ...] = protocol.MODEL_NAMES
     frameworks: tuple[str, ...] = FRAMEWORKS
     seeds: int = 8
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -42,11 +41,11 @@ class Study:
     seeds_per_run: int | None = None  # None: each cell is one run directory of all its seeds
 
     def validate(self) -> "Study":
-        unknown = [m for m in self.models if m not in MODELS]
+        unknown = [m for m in self.models if m not in protocol.MODEL_NAMES]
         unknown += [f for f in self.frameworks if f not in FRAMEWORKS]
         if unknown or not self.models or not self.frameworks:
             raise ConfigError(f"unknown or missing models/frameworks {unknown}: models are "
-                              f"{', '.join(MODELS)}; frameworks {', '.join(FRAMEWORKS)}")
+                              f"{', '.join(protocol.MODEL_NAMES)}; frameworks {', '.join(FRAMEWORKS)}")
         if self.seeds_per_run is not None and self.seeds_per_run <= 0:
             raise ConfigError(f"--seeds-per-run must be positive, got {self.seeds_per_run}")
         self.cell_config("simple").validate()
@@ -140,12 +139,12 @@ def run_study(study: Study, out, data_dir=None, log=print, split=None) -> dict:
 def finished_cells(out: Path) -> dict:
     """The finished cells of a study directory: {(framework, model): results}."""
     cells = {(framework, model): read_cell(cell_dir(out, framework, model))
-             for model in MODELS for framework in FRAMEWORKS}
+             for model in protocol.MODEL_NAMES for framework in FRAMEWORKS}
     return {key: results for key, results in cells.items() if results is not None}
 
 
 def _ordered(cells: dict) -> dict:
-    return {key: cells[key] for model in MODELS for framework in FRAMEWORKS
+    return {key: cells[key] for model in protocol.MODEL_NAMES for framework in FRAMEWORKS
             if (key := (framework, model)) in cells}
 
 

@@ -320,8 +320,8 @@ def precision_table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", choices=sorted(protocol.ARCHITECTURES),
-                        default=["simple", "big", "cnn"], help="models (default all)")
+    parser.add_argument("--models", nargs="+", choices=protocol.MODEL_NAMES,
+                        default=list(protocol.MODEL_NAMES), help="models (default all)")
     parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
                         help="precisions (default float32 bf16)")
     parser.add_argument("--seeds", type=lambda s: [int(k) for k in s.split(",")],

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from bench import timed
 
 from fmnist_jax import protocol
-from fmnist_jax.nn.layers import input_grad, kernel_leads, matmul, weight_grad
+from fmnist_jax.nn.layers import input_grad, input_grad_kernel_first, matmul, weight_grad
 from fmnist_jax.nn.runner import describe_device
 from fmnist_jax.reporting.provenance import provenance
 
@@ -30,13 +30,13 @@ DTYPES = {"float32": jnp.float32, "bf16": jnp.bfloat16}
 
 def products(model: str, batch: int):
     """(layer, product, function, lhs shape, rhs shape, FLOPs) of one training step."""
-    for i, layer in enumerate(protocol.layers(protocol.architecture(model))):
+    for i, layer in enumerate(protocol.layer_specs(protocol.architecture(model))):
         rows, name = batch * layer.positions, f"{i + 1}:{layer.kind} {layer.fan_in}x{layer.features}"
         flops = 2 * rows * layer.fan_in * layer.features
         inputs, kernel, grad = (rows, layer.fan_in), (layer.fan_in, layer.features), (rows, layer.features)
         yield name, "forward", matmul, inputs, kernel, flops
         # the first operand changes every repetition: it is the one a product may transpose
-        if i and kernel_leads(kernel[0] * kernel[1], grad[0] * grad[1]):
+        if i and input_grad_kernel_first(kernel[0] * kernel[1], grad[0] * grad[1]):
             yield name, "input grad", lambda w, g: input_grad(g, w), kernel, grad, flops
         elif i:
             yield name, "input grad", input_grad, grad, kernel, flops
@@ -61,8 +61,8 @@ def seconds(product, lhs_shape, rhs_shape, dtype, flops: float) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", choices=sorted(protocol.ARCHITECTURES),
-                        default=["simple", "big", "cnn"], help="models (default all)")
+    parser.add_argument("--models", nargs="+", choices=protocol.MODEL_NAMES,
+                        default=list(protocol.MODEL_NAMES), help="models (default all)")
     parser.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
     args = parser.parse_args(argv)

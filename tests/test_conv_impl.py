@@ -9,8 +9,8 @@ import pytest
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data.split import synthetic_split
 from fmnist_jax.nn import layers
-from fmnist_jax.nn.layers import Conv, conv_impl, weight_grad
-from fmnist_jax.nn.models import build_model, init_params
+from fmnist_jax.nn.layers import ConvPoolReLU, conv_impl, weight_grad
+from fmnist_jax.nn.models import build_model, init_flax_params
 from fmnist_jax.nn.train import device_data, make_train
 
 
@@ -24,7 +24,7 @@ def test_auto_picks_the_conv_of_the_backend(monkeypatch, backend, expected):
 
 def test_an_unknown_conv_implementation_is_an_error_not_a_fallback():
     with pytest.raises(ValueError, match="unknown conv implementation 'cudnn'"):
-        Conv(features=4, impl="cudnn").init(jax.random.PRNGKey(0), jnp.zeros((1, 4, 4, 1)))
+        ConvPoolReLU(features=4, impl="cudnn").init(jax.random.PRNGKey(0), jnp.zeros((1, 4, 4, 1)))
 
 
 def test_the_bf16_weight_gradient_transposes_its_input_only_on_the_cpu(monkeypatch):
@@ -41,7 +41,7 @@ def test_lax_and_patches_give_the_cnns_logits_and_gradients_in_float32():
     images = jax.random.uniform(jax.random.PRNGKey(1), (4, 28, 28, 1))
     labels = jnp.arange(4)
     patches, lax = build_model("cnn", conv_impl="patches"), build_model("cnn", conv_impl="lax")
-    params = init_params(patches, jax.random.PRNGKey(0))
+    params = init_flax_params(patches, jax.random.PRNGKey(0))
 
     def loss(model, p):
         logits = model.apply({"params": p}, images)

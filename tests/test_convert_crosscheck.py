@@ -10,8 +10,8 @@ from fmnist_jax.cli.main import main
 from fmnist_jax.data.split import synthetic_raw
 from fmnist_jax.nn import crosscheck as crosscheck_module
 from fmnist_jax.nn.convert import flax_to_torch, torch_to_flax
-from fmnist_jax.nn.crosscheck import Check, crosscheck
-from fmnist_jax.nn.models import build_model, init_params
+from fmnist_jax.nn.crosscheck import FrameworkAgreement, crosscheck
+from fmnist_jax.nn.models import build_model, init_flax_params
 from torch_ref.models import build_model as build_torch_model
 
 MODELS = ("simple", "big", "cnn")
@@ -31,7 +31,7 @@ def torch_state(model: str) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("model", MODELS)
 def test_flax_params_convert_to_the_torch_modules_names_and_shapes(model):
-    params = init_params(build_model(model), jax.random.key(0))
+    params = init_flax_params(build_model(model), jax.random.key(0))
     converted = flax_to_torch(params, model)
     expected = build_torch_model(model).state_dict()
     assert {k: v.shape for k, v in converted.items()} == {k: tuple(v.shape)
@@ -87,7 +87,7 @@ def test_both_frameworks_agree_on_logits_loss_gradients_and_adam_steps(model):
 
 
 def test_the_crosscheck_command_exits_non_zero_when_a_check_fails(monkeypatch, capsys):
-    failing = Check("simple", "torch->flax", "logits", 1e-3, 1e-5)
+    failing = FrameworkAgreement("simple", "torch->flax", "logits", 1e-3, 1e-5)
     monkeypatch.setattr(crosscheck_module, "crosscheck", lambda *args: [failing])
     monkeypatch.setattr("fmnist_jax.data.idx.load_raw", lambda *args, **kw: synthetic_raw(64, 16))
     assert main(["crosscheck", "--models", "simple"]) == 1
@@ -100,7 +100,7 @@ def test_the_crosscheck_command_checks_the_models_given_as_a_comma_list(monkeypa
 
     def record(model, *args):
         checked.append(model)
-        return [Check(model, "torch->flax", "logits", 0.0, 1e-5)]
+        return [FrameworkAgreement(model, "torch->flax", "logits", 0.0, 1e-5)]
 
     monkeypatch.setattr(crosscheck_module, "crosscheck", record)
     monkeypatch.setattr("fmnist_jax.data.idx.load_raw", lambda *args, **kw: synthetic_raw(64, 16))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fmnist_jax.data import idx
+from fmnist_jax.data.batches import padded_batches
 from fmnist_jax.data.idx import IdxFile
 from fmnist_jax.data.split import study_split, synthetic_raw
 from fmnist_jax.errors import DataError
@@ -147,3 +148,9 @@ def test_real_files_uncompressed_pass_their_own_checksum(real_data_dir, tmp_path
     plain = tmp_path / spec.stem
     plain.write_bytes(gzip.decompress((real_data_dir / f"{spec.stem}.gz").read_bytes()))
     assert idx.read_idx(plain, spec).shape == (10_000,)
+
+
+def test_padded_batches_keep_the_short_last_batch_and_mask_its_padding():
+    indices, mask = padded_batches(np.array([4, 2, 0, 1, 3]), 2)
+    assert indices.tolist() == [[4, 2], [0, 1], [3, 0]]
+    assert mask.tolist() == [[1, 1], [1, 1], [1, 0]] and mask.dtype == np.float32

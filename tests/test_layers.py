@@ -5,7 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fmnist_jax.nn.layers import matmul, max_pool_2x2, patches_3x3, transpose_written, weight_grad
+from fmnist_jax.nn.layers import (
+    matmul,
+    max_pool_2x2,
+    patches_3x3,
+    transpose_row_major,
+    weight_grad,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -36,9 +42,9 @@ def test_matmul_in_bf16_gives_float32_kernel_gradients_for_a_float32_kernel():
 
 
 @pytest.mark.parametrize("shape", [(8, 6), (7, 5)])  # an even and an odd number of columns
-def test_transpose_written_is_the_transpose(shape):
+def test_transpose_row_major_is_the_transpose(shape):
     x = random(shape)
-    np.testing.assert_array_equal(transpose_written(x), x.T)
+    np.testing.assert_array_equal(transpose_row_major(x), x.T)
 
 
 def test_bf16_weight_gradient_is_the_float32_product_of_its_bf16_operands():

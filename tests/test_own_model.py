@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 from fmnist_jax import ConfigError, Split, TrainConfig, evaluate, resume, train_jax, train_torch
 from fmnist_jax.data.split import checked_split, split_record
 from fmnist_jax.nn import runner
-from fmnist_jax.nn.models import init_params, param_count
+from fmnist_jax.nn.models import init_flax_params, param_count
 
 DIGITS = load_digits()
 IMAGES = (DIGITS.images / 16.0).astype(np.float32)[..., None]  # 8x8x1, NHWC
@@ -40,7 +40,7 @@ def test_an_own_module_trains_its_seeds_and_records_what_it_is(tmp_path):
     assert [r["seed"] for r in run.results["runs"]] == [0, 1]
     assert all(len(r["confusion_matrix"]) == 10 for r in run.results["runs"])
     own = run.results["own_model"]
-    params = jax.eval_shape(lambda: init_params(TinyCNN(), jax.random.PRNGKey(0), (8, 8, 1)))
+    params = jax.eval_shape(lambda: init_flax_params(TinyCNN(), jax.random.PRNGKey(0), (8, 8, 1)))
     assert own["module"].endswith("TinyCNN") and own["params"] == param_count(params) == 2_610
     assert own["data"] == split_record(checked_split(SPLIT))  # the arrays as trained: int32 labels
     assert own["data"]["shapes"]["x_train"] == [300, 8, 8, 1]

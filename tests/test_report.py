@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from fmnist_jax.reporting.comparable import RUN_SETTINGS
+from fmnist_jax.reporting.formatting import interval, number
 from fmnist_jax.reporting.run_report import summarize, write_summary
 
 
@@ -113,3 +114,10 @@ def test_only_the_learning_rates_run_by_the_protocol_stand_beside_the_study(tmp_
     write_summary(tmp_path, results, summary)
     with open(tmp_path / "summary.csv", newline="") as f:
         assert [row["learning_rate"] for row in csv.DictReader(f)] == ["0.001", "0.01"]
+
+
+def test_a_missing_number_or_interval_is_written_n_a_in_every_report():
+    assert [number(v) for v in (None, float("nan"), 0.25)] == ["n/a", "n/a", "0.2500"]
+    assert interval(0.1, float("nan")) == "n/a" and interval(None, 0.2) == "n/a"
+    assert interval(0.1, 0.2) == "0.1000–0.2000"
+    assert interval(-0.01, 0.02, "+.3f", separator=" to ") == "-0.010 to +0.020"

@@ -18,6 +18,7 @@ from fmnist_jax.cli import sweep_cmd
 from fmnist_jax.data.split import sklearn_view, synthetic_raw
 from fmnist_jax.errors import ConfigError
 from fmnist_jax.mlp import sweep
+from fmnist_jax.reporting.formatting import NOT_APPLICABLE
 from fmnist_jax.reporting.sweep_report import accuracy_figure, markdown
 
 REPO = Path(__file__).resolve().parent.parent
@@ -219,6 +220,11 @@ def test_summary_of_the_studys_protocol_puts_ours_beside_the_studys():
     assert "Not set beside" not in markdown(rows)
 
 
+def test_the_base_cases_difference_from_itself_is_not_applicable():
+    (line,) = table(markdown([sweep_row("base", 0.88)]))
+    assert (line["reference"], line["Δ vs base"], line["Holm p"]) == (NOT_APPLICABLE,) * 3
+
+
 def test_summary_lists_only_the_configurations_that_ran():
     rows = [sweep_row("lr-0.1", 0.87), sweep_row("base", 0.88)]
     assert [line["name"] for line in table(markdown(rows))] == ["base", "lr-0.1"]
@@ -244,7 +250,7 @@ def test_many_seeds_give_intervals_and_a_corrected_test_against_the_base_case(ti
     line = next(line for line in table(markdown(rows)) if line["name"] == "lr-0.1")
     assert line["seeds"] == "3" and "–" in line["95% CI"]
     assert line["Δ vs base"].startswith(("+", "-"))
-    assert line["Holm p"] != "-"  # Holm-adjusted Welch p-value against the base case
+    assert line["Holm p"] != NOT_APPLICABLE  # Holm-adjusted Welch p-value against the base case
 
 
 def test_the_plot_of_one_seed_a_configuration_shows_no_interval():

@@ -9,13 +9,13 @@ from collections import OrderedDict
 
 from torch import nn
 
-from fmnist_jax.protocol import architecture, layers
+from fmnist_jax.protocol import architecture, layer_specs
 
 
 def build_model(name: str) -> nn.Sequential:
     """The named model (`simple`, `big` or `cnn`) as an nn.Sequential of named layers."""
     modules = OrderedDict()
-    weight_layers = layers(architecture(name))
+    weight_layers = layer_specs(architecture(name))
     convs = [layer for layer in weight_layers if layer.kind == "conv"]
     for i, layer in enumerate(convs):
         modules[f"conv{i}"] = nn.Conv2d(layer.fan_in // 9, layer.features, kernel_size=3, padding=1)

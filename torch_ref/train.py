@@ -172,8 +172,8 @@ def train_run(config: TrainConfig, data: dict, seed: int, learning_rate: float,
     return run.result()
 
 
-def train_runs(config: TrainConfig, split: Split, checkpoint_dir: Path | None = None,
-               device: torch.device | None = None, log=print,
+def train_runs(config: TrainConfig, split: Split, log=print, checkpoint_dir: Path | None = None,
+               device: torch.device | None = None,
                model_factory: Callable[[], nn.Module] | None = None) -> tuple[dict, dict]:
     """Trains every (learning rate, seed) of `config` one after the other (the study's
     `config.model`, or a fresh model from a user's `model_factory` per seed); returns the

@@ -14,10 +14,10 @@ HELP = ("check, on the CPU, that weights converted torch->flax and flax->torch g
 
 def add_arguments(parser) -> None:
     parser.add_argument("--models", "--model", nargs="+", metavar="MODELS",
-                        type=choice_list(tuple(protocol.ARCHITECTURES)),
-                        default=[tuple(protocol.ARCHITECTURES)],
+                        type=choice_list(protocol.MODEL_NAMES),
+                        default=[protocol.MODEL_NAMES],
                         help="comma-separated models to check (spaces separate them too; "
-                             f"default all: {','.join(protocol.ARCHITECTURES)})")
+                             f"default all: {','.join(protocol.MODEL_NAMES)})")
     parser.add_argument("--batch", type=int, default=8,
                         help="how many real training images to check on (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")

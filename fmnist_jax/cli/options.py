@@ -54,7 +54,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """The protocol and run options every training command takes."""
-    parser.add_argument("--model", choices=sorted(protocol.ARCHITECTURES),
+    parser.add_argument("--model", choices=protocol.MODEL_NAMES,
                         help="the study's model to train (required unless --resume)")
     parser.add_argument("--max-epochs", type=int, default=protocol.MAX_EPOCHS, metavar="N",
                         help="upper bound on epochs (default %(default)s)")

@@ -15,7 +15,7 @@ HELP = ("reproduce the study: train every model in JAX and with the PyTorch refe
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--models", type=choice_list(tuple(protocol.ARCHITECTURES)),
+    parser.add_argument("--models", type=choice_list(protocol.MODEL_NAMES),
                         metavar="M[,M...]", help="comma-separated models (default "
                                                  "simple,big,cnn; with --quick simple,big)")
     parser.add_argument("--frameworks", type=comma_list, default="jax,torch",

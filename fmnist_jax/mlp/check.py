@@ -40,7 +40,10 @@ CASES = {  # name: the settings beyond COMMON
 
 
 @dataclass(frozen=True)
-class Check:
+class SklearnAgreement:
+    """One case fitted by sklearn and by JAX: both iteration counts and the largest weight
+    difference."""
+
     case: str
     n_iter_sklearn: int
     n_iter_jax: int
@@ -52,7 +55,7 @@ class Check:
         return self.n_iter_sklearn == self.n_iter_jax and self.max_abs_diff <= self.tolerance
 
 
-def check(case: str, x: np.ndarray, y: np.ndarray) -> Check:
+def check(case: str, x: np.ndarray, y: np.ndarray) -> SklearnAgreement:
     """Fits one case both ways and compares iterations and every weight."""
     from sklearn.neural_network import MLPClassifier
 
@@ -67,14 +70,14 @@ def check(case: str, x: np.ndarray, y: np.ndarray) -> Check:
                   [*jax_fit.coefs_, *jax_fit.intercepts_])
     diff = max(float(np.abs(a - b).max()) for a, b in weights)
     tolerance = LBFGS_TOLERANCE if params["solver"] == "lbfgs" else TOLERANCE
-    return Check(case, reference.n_iter_, jax_fit.n_iter_, diff, tolerance)
+    return SklearnAgreement(case, reference.n_iter_, jax_fit.n_iter_, diff, tolerance)
 
 
-def check_all(x: np.ndarray, y: np.ndarray) -> list[Check]:
+def check_all(x: np.ndarray, y: np.ndarray) -> list[SklearnAgreement]:
     return [check(case, x, y) for case in CASES]
 
 
-def format_table(checks: list[Check]) -> str:
+def format_table(checks: list[SklearnAgreement]) -> str:
     header = (f"{'case':<32} {'iterations (sklearn / jax)':>27} {'max abs diff':>13} "
               f"{'tolerance':>9}  ok")
     lines = [header, "-" * len(header)]

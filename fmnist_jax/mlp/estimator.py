@@ -35,8 +35,8 @@ from fmnist_jax.mlp.fit import (
     Hyper,
     SklearnShuffles,
     fit_lbfgs,
-    init_params,
     make_fit,
+    sklearn_initial_weights,
 )
 
 
@@ -97,7 +97,8 @@ class JaxMLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("JaxMLPClassifier handles three or more classes (softmax output)")
         layer_units = [x.shape[1], *self._hidden(), onehot.shape[1]]
         states = [np.random.RandomState(seed) for seed in seeds]
-        params = [init_params(layer_units, self.activation, rs, dtype) for rs in states]
+        params = [sklearn_initial_weights(layer_units, self.activation, rs, dtype)
+                  for rs in states]
         if self.solver == "lbfgs":
             fits = [fit_lbfgs(p, x, onehot, self.alpha, self.activation, self.max_iter,
                               self.max_fun, self.tol) for p in params]

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fmnist_jax.data.batches import padded_batches
+
 ACTIVATIONS = {"relu": lambda z: jnp.maximum(z, 0), "tanh": jnp.tanh,
                "logistic": jax.nn.sigmoid, "identity": lambda z: z}
 # d activation / dz from the activation's output a, as sklearn's inplace derivatives
@@ -38,8 +40,8 @@ class Fit(NamedTuple):
     converged: bool
 
 
-def init_params(layer_units: list[int], activation: str, random_state: np.random.RandomState,
-                dtype) -> list:
+def sklearn_initial_weights(layer_units: list[int], activation: str,
+                            random_state: np.random.RandomState, dtype) -> list:
     """sklearn's `_init_coef` for every layer, in its order: each layer's coef, then intercept."""
     factor = 2.0 if activation == "logistic" else 6.0
     params = []
@@ -194,9 +196,6 @@ def make_fit(hyper: Hyper, shuffles: SklearnShuffles | None = None):
             positions = jax.pure_callback(shuffles, jax.ShapeDtypeStruct((n,), jnp.int32),
                                           slot, state.n_iter, vmap_method="broadcast_all")
             order = train_idx[positions]
-        batches = -(-n // hyper.batch_size)
-        padded = jnp.pad(order, (0, batches * hyper.batch_size - n))
-        mask = (jnp.arange(batches * hyper.batch_size) < n).astype(x.dtype)
 
         def batch(carry, indices_mask):
             indices, weights = indices_mask
@@ -205,7 +204,7 @@ def make_fit(hyper: Hyper, shuffles: SklearnShuffles | None = None):
             return update(carry, grads, carry.learning_rate), loss * weights.sum()
 
         state, losses = jax.lax.scan(batch, state,
-                                     (padded.reshape(batches, -1), mask.reshape(batches, -1)))
+                                     padded_batches(order, hyper.batch_size, x.dtype, xp=jnp))
         loss = _divide(losses.sum(), n)
         n_iter = state.n_iter + 1
         samples_seen = state.samples_seen + n

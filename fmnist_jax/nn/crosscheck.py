@@ -24,7 +24,7 @@ import torch
 
 from fmnist_jax import protocol
 from fmnist_jax.nn.convert import flax_to_torch, torch_to_flax
-from fmnist_jax.nn.models import build_model, init_params
+from fmnist_jax.nn.models import build_model, init_flax_params
 from fmnist_jax.nn.train import make_optimizer
 from torch_ref import models as torch_models
 from torch_ref.train import train_step
@@ -35,8 +35,9 @@ TORCH_TO_FLAX, FLAX_TO_TORCH = "torch->flax", "flax->torch"
 
 
 @dataclass(frozen=True)
-class Check:
-    """One row of the cross-check table."""
+class FrameworkAgreement:
+    """One row of the cross-check table: how far PyTorch and Flax end up apart on one measure
+    (logits, loss, ...) from the same weights."""
 
     model: str
     direction: str
@@ -49,7 +50,7 @@ class Check:
         return bool(self.max_abs_diff <= self.tolerance)
 
 
-class Outcome(NamedTuple):
+class BatchResult(NamedTuple):
     """What one framework computes from one batch: logits, loss, gradients, weights after Adam."""
 
     logits: np.ndarray
@@ -58,12 +59,13 @@ class Outcome(NamedTuple):
     after: dict
 
 
-def crosscheck(model: str, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> list[Check]:
+def crosscheck(model: str, images: np.ndarray, labels: np.ndarray,
+               seed: int = 0) -> list[FrameworkAgreement]:
     """Every check for one model, in both directions, on NHWC float32 `images`."""
     with jax.default_device(jax.devices("cpu")[0]), jax.default_matmul_precision("highest"):
         torch.manual_seed(seed)
         torch_weights = _numpy_state(torch_models.build_model(model))
-        flax_weights = init_params(build_model(model), jax.random.key(seed))
+        flax_weights = init_flax_params(build_model(model), jax.random.key(seed))
         flax_weights = jax.tree_util.tree_map(np.asarray, flax_weights)
         return (_compare(model, TORCH_TO_FLAX, torch_weights, torch_to_flax(torch_weights, model),
                          images, labels)
@@ -72,7 +74,7 @@ def crosscheck(model: str, images: np.ndarray, labels: np.ndarray, seed: int = 0
 
 
 def _compare(model: str, direction: str, state_dict: dict, params: dict, images: np.ndarray,
-             labels: np.ndarray) -> list[Check]:
+             labels: np.ndarray) -> list[FrameworkAgreement]:
     """Runs both frameworks from the same weights and measures how far apart they end up.
 
     Results are compared in the layout the weights were converted to: Flax's for torch->flax,
@@ -95,11 +97,11 @@ def _compare(model: str, direction: str, state_dict: dict, params: dict, images:
             ("gradients", _max_abs_diff(*target(torch32.grads, flax32.grads)), TOLERANCE),
             (f"params after {ADAM_STEPS} Adam steps (float64)",
              _max_abs_diff(*target(torch64.after, flax64.after)), TOLERANCE)]
-    return [Check(model, direction, *row) for row in rows]
+    return [FrameworkAgreement(model, direction, *row) for row in rows]
 
 
 def _torch_side(model: str, state_dict: dict, images: np.ndarray, labels: np.ndarray,
-                dtype: torch.dtype) -> Outcome:
+                dtype: torch.dtype) -> BatchResult:
     """The reference's forward pass and `ADAM_STEPS` of its training step
     (`torch_ref.train.train_step`) on the batch."""
     net = torch_models.build_model(model)
@@ -114,11 +116,11 @@ def _torch_side(model: str, state_dict: dict, images: np.ndarray, labels: np.nda
     grads = {name: p.grad.numpy().copy() for name, p in net.named_parameters()}
     for _ in range(ADAM_STEPS - 1):
         train_step(net, optimizer, x, y)
-    return Outcome(logits, loss, grads, _numpy_state(net))
+    return BatchResult(logits, loss, grads, _numpy_state(net))
 
 
 def _flax_side(model: str, params: dict, images: np.ndarray, labels: np.ndarray,
-               dtype: type) -> Outcome:
+               dtype: type) -> BatchResult:
     """The Flax model's forward pass, gradients and `ADAM_STEPS` steps of the training
     optimizer on the batch."""
     net = build_model(model)
@@ -143,7 +145,7 @@ def _flax_side(model: str, params: dict, images: np.ndarray, labels: np.ndarray,
         params = jax.tree_util.tree_map(lambda a: np.asarray(a, dtype), params)
         logits, loss, grads, after = jax.tree_util.tree_map(np.asarray,
                                                             step(params, images.astype(dtype)))
-    return Outcome(logits, float(loss), grads, after)
+    return BatchResult(logits, float(loss), grads, after)
 
 
 def _numpy_state(net: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -161,7 +163,7 @@ def _max_abs_diff(a, b) -> float:
     return max(jax.tree_util.tree_leaves(jax.tree_util.tree_map(diff, a, b)))
 
 
-def format_table(checks: list[Check]) -> str:
+def format_table(checks: list[FrameworkAgreement]) -> str:
     """A fixed-width table: model, direction, check, max abs diff, tolerance, ok."""
     header = f"{'model':<7} {'direction':<12} {'check':<34} {'max abs diff':>12} {'tolerance':>9}  ok"
     lines = [header, "-" * len(header)]

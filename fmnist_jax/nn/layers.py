@@ -71,13 +71,13 @@ INPUT_GRAD, INPUT_GRAD_KERNEL_FIRST = "bo,io->bi", "io,bo->bi"
 WEIGHT_GRAD_FROM_TRANSPOSE = "ib,bo->io"
 
 
-def kernel_leads(kernel_size: int, grad_size: int) -> bool:
+def input_grad_kernel_first(kernel_size: int, grad_size: int) -> bool:
     """Whether the input gradient puts the kernel first, so that XLA transposes the smaller
     operand, the output gradient."""
     return kernel_size > grad_size
 
 
-def transpose_written(a: jax.Array) -> jax.Array:
+def transpose_row_major(a: jax.Array) -> jax.Array:
     """`a.T` written out row-major. A plain `a.T` is a relabelled view (XLA gives it a
     column-major layout); a concatenation of its two halves is a new row-major array."""
     a = a.T
@@ -88,7 +88,7 @@ def transpose_written(a: jax.Array) -> jax.Array:
 def input_grad(grad: jax.Array, w: jax.Array, precision=None) -> jax.Array:
     """The gradient of `x @ w` for x, in grad's dtype. (Transposing w first, so that the dot
     sums along rows as `weight_grad` does, measured slower here in the CNN's step.)"""
-    if kernel_leads(w.size, grad.size):
+    if input_grad_kernel_first(w.size, grad.size):
         return dot(INPUT_GRAD_KERNEL_FIRST, w.astype(grad.dtype), grad, precision)
     return dot(INPUT_GRAD, grad, w, precision)
 
@@ -99,11 +99,11 @@ def weight_grad(x: jax.Array, grad: jax.Array, precision=None) -> jax.Array:
     In bf16, XLA's CPU backend keeps a dot on its native bf16 kernel (YNNPACK, about twice
     the float32 rate here) only when the contraction runs along the last axis of a row-major
     left operand; otherwise it computes the dot in float32. The batch axis leads x, so x is
-    transposed first (`transpose_written`): measured on a 784x784 layer, batch 128, 195 ->
+    transposed first (`transpose_row_major`): measured on a 784x784 layer, batch 128, 195 ->
     360 GFLOP/s in bf16. In float32 the transpose-free dot is as fast or faster, and off the CPU
     the transpose is an unneeded copy."""
     if x.dtype == jnp.bfloat16 and on_cpu():
-        return dot(WEIGHT_GRAD_FROM_TRANSPOSE, transpose_written(x), grad, precision)
+        return dot(WEIGHT_GRAD_FROM_TRANSPOSE, transpose_row_major(x), grad, precision)
     return dot(WEIGHT_GRAD, x, grad, precision)
 
 
@@ -198,7 +198,7 @@ class Dense(_Layer):
         return (matmul(x.astype(dtype), kernel, self.precision) + bias).astype(dtype)
 
 
-class Conv(_Layer):
+class ConvPoolReLU(_Layer):
     """A 3x3 same-padded conv followed by ReLU and 2x2 max-pooling (the study's conv block).
 
     `impl="patches"` runs the conv as one `matmul` of `patches_3x3`; `impl="lax"` as

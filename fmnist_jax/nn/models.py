@@ -12,7 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from fmnist_jax.nn.layers import Conv, Dense
+from fmnist_jax.nn.layers import ConvPoolReLU, Dense
 from fmnist_jax.protocol import IMAGE_SHAPE, NUM_CLASSES, Architecture, architecture
 
 TORCH_KERNEL_INIT = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
@@ -48,8 +48,9 @@ class Classifier(nn.Module):
     @nn.compact
     def __call__(self, images):
         x = images
-        for channels in self.arch.conv_channels:
-            x = self._layer(Conv, 9 * x.shape[-1], features=channels, impl=self.conv_impl)(x)
+        for i, channels in enumerate(self.arch.conv_channels):
+            x = self._layer(ConvPoolReLU, 9 * x.shape[-1], features=channels,
+                            impl=self.conv_impl, name=f"Conv_{i}")(x)  # checkpoints' names
         x = x.reshape((x.shape[0], -1))
         for width in self.arch.hidden:
             x = nn.relu(self._layer(Dense, x.shape[-1], features=width)(x))
@@ -63,7 +64,7 @@ def build_model(name: str, torch_init: bool = True, precision: str = "float32",
                       conv_impl=conv_impl)
 
 
-def init_params(model: nn.Module, key, image_shape: tuple[int, ...] = IMAGE_SHAPE):
+def init_flax_params(model: nn.Module, key, image_shape: tuple[int, ...] = IMAGE_SHAPE):
     """Fresh parameters of a model (the study's or a user's) for images of `image_shape`."""
     return model.init(key, jnp.zeros((1, *image_shape)))["params"]
 

@@ -18,7 +18,7 @@ from fmnist_jax import protocol
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data.split import Split, split_record
 from fmnist_jax.errors import ConfigError
-from fmnist_jax.nn.models import build_model, init_params, param_count
+from fmnist_jax.nn.models import build_model, init_flax_params, param_count
 
 
 class Network(NamedTuple):
@@ -82,7 +82,7 @@ def memory_per_run_bytes(network: Network, config: TrainConfig) -> int:
 def describe(network: Network, split: Split) -> dict:
     """What an own-model run records: the module's class and parameter count, and the arrays
     it trained and was tested on (shapes, dtypes, sha256 of their bytes)."""
-    params = jax.eval_shape(lambda: init_params(network.module, jax.random.PRNGKey(0),
+    params = jax.eval_shape(lambda: init_flax_params(network.module, jax.random.PRNGKey(0),
                                                 network.image_shape))
     module = type(network.module)
     return {"module": f"{module.__module__}.{module.__qualname__}",

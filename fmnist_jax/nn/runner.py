@@ -36,7 +36,9 @@ from fmnist_jax.reporting.progress import EpochTable
 from fmnist_jax.reporting.rundir import resuming_line
 
 
-class Outcome(NamedTuple):
+class TrainedRuns(NamedTuple):
+    """What `train_runs` returns: the results and the tested parameters of every run."""
+
     results: dict  # the run directory's results.json, with histories
     params: dict  # final parameters stacked over the runs axis
 
@@ -63,7 +65,7 @@ def describe_device(used: int | None = None) -> str:
 
 
 def train_runs(config: TrainConfig, split: Split, log=print,
-               checkpoint_dir: Path | None = None, network: Network | None = None) -> Outcome:
+               checkpoint_dir: Path | None = None, network: Network | None = None) -> TrainedRuns:
     """Trains every run of `config` on `split` and tests each on the test set; with a
     `checkpoint_dir`, saves progress there every `config.checkpoint_every` epochs and resumes
     from what it finds. `network` is the study's `config.model` unless given (a user's own)."""
@@ -144,7 +146,7 @@ def train_runs(config: TrainConfig, split: Split, log=print,
                "wall_time_s": wall, "compile_time_s": compile_time, "runs": runs}
     if not network.own and protocol.architecture(config.model).conv_channels:
         results["conv"] = conv_impl(config.conv)  # what `auto` resolved to
-    return Outcome(results, params)
+    return TrainedRuns(results, params)
 
 
 def _restore_or_init(checkpoint_dir, index, template, init, keys, lrs, by_run):

@@ -21,8 +21,9 @@ import optax
 
 from fmnist_jax import protocol
 from fmnist_jax.config import TrainConfig
+from fmnist_jax.data.batches import padded_batches
 from fmnist_jax.data.split import Split
-from fmnist_jax.nn.models import init_params
+from fmnist_jax.nn.models import init_flax_params
 from fmnist_jax.nn.network import Network, study_network
 
 
@@ -160,7 +161,7 @@ def make_train(config: TrainConfig, on_epoch: Callable | None = None,
 
     def init(key, learning_rate) -> TrainState:
         init_key, key = jax.random.split(key)
-        params = init_params(model, init_key, network.image_shape)
+        params = init_flax_params(model, init_key, network.image_shape)
         empty = jnp.full((max_epochs,), jnp.nan)
         return TrainState(params, make_optimizer(learning_rate).init(params), key,
                           jnp.int32(0), jnp.float32(jnp.inf), jnp.int32(0), jnp.int32(0),
@@ -170,9 +171,7 @@ def make_train(config: TrainConfig, on_epoch: Callable | None = None,
     def run_epoch(state: TrainState, data: DeviceData) -> TrainState:
         key, shuffle_key = jax.random.split(state.key)
         n = data.y_train.shape[0]
-        batches = -(-n // batch_size)
-        order = jnp.pad(jax.random.permutation(shuffle_key, n), (0, batches * batch_size - n))
-        mask = (jnp.arange(batches * batch_size) < n).astype(jnp.float32)
+        order = jax.random.permutation(shuffle_key, n)
 
         def scan_step(carry, batch):
             index, weight = batch
@@ -182,7 +181,7 @@ def make_train(config: TrainConfig, on_epoch: Callable | None = None,
 
         (params, opt_state), losses = jax.lax.scan(
             scan_step, (state.params, state.opt_state),
-            (order.reshape(batches, batch_size), mask.reshape(batches, batch_size)))
+            padded_batches(order, batch_size, jnp.float32, xp=jnp))
         train_loss = losses.sum() / n
         val = evaluate(params, data.val)
         best_val_loss, wait = protocol.early_stopping_update(

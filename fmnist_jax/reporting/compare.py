@@ -17,6 +17,7 @@ import numpy as np
 
 from fmnist_jax.errors import ConfigError
 from fmnist_jax.reporting import comparable
+from fmnist_jax.reporting.formatting import NOT_APPLICABLE, UNDEFINED, interval, number
 from fmnist_jax.reporting.published import PUBLISHED
 from fmnist_jax.reporting.rundir import read_json
 from fmnist_jax.reporting.stats import describe, published_interval, welch
@@ -98,7 +99,7 @@ def difference(a, b) -> dict:
 def verdict(p_value: float) -> str:
     """"differs" at p < 0.05, "consistent" otherwise, "n/a" without a p-value."""
     if math.isnan(p_value):
-        return "n/a"
+        return UNDEFINED
     return "differs" if p_value < ALPHA else "consistent"
 
 
@@ -176,8 +177,8 @@ def markdown(comparison: dict) -> str:
         for i, d in enumerate(entry["differences"], start=1):
             for key, name in METRICS:
                 stat = d[key]
-                lines.append(f"| {_letter(i)} − A, {name} | {_num(stat['diff'], '+.4f')} | "
-                             f"{_interval(stat, '+.4f')} | {_num(stat['p_value'], '.3g')} | "
+                lines.append(f"| {_letter(i)} − A, {name} | {number(stat['diff'], '+.4f')} | "
+                             f"{_interval(stat, '+.4f')} | {number(stat['p_value'], '.3g')} | "
                              f"{stat['verdict']} |")
         lines.append("")
         for i, d in enumerate(entry["differences"], start=1):
@@ -209,7 +210,7 @@ def _samples_table(entry: dict) -> list[str]:
     samples, study = entry["samples"], entry["published"]
     header = [f"{_letter(i)}: {s['label']}" for i, s in enumerate(samples)]
     rows = [("seeds", [str(s["test_accuracy"]["n"]) for s in samples], study and str(study["n"])),
-            ("diverged", [str(s["diverged"]) for s in samples], "–"),
+            ("diverged", [str(s["diverged"]) for s in samples], NOT_APPLICABLE),
             ("device", [s["device"] for s in samples], "one GPU (unnamed)")]
     for key, name in (*METRICS, ("time_s", "run time (s)")):
         digits = 2 if key == "time_s" else 4
@@ -225,18 +226,12 @@ def _samples_table(entry: dict) -> list[str]:
     return lines
 
 
-def _num(value: float, fmt: str) -> str:
-    return "n/a" if value is None or math.isnan(value) else format(value, fmt)
-
-
 def _mean_std(stat: dict, digits: int) -> str:
-    return f"{_num(stat['mean'], f'.{digits}f')} ± {_num(stat['std'], f'.{digits}f')}"
+    return f"{number(stat['mean'], f'.{digits}f')} ± {number(stat['std'], f'.{digits}f')}"
 
 
-def _interval(stat: dict, fmt: str = ".4f") -> str:
-    if math.isnan(stat["ci_low"]) or math.isnan(stat["ci_high"]) or stat.get("n", 2) < 2:
-        return "n/a"
-    return f"{stat['ci_low']:{fmt}} to {stat['ci_high']:{fmt}}"
+def _interval(stat: dict, spec: str = ".4f") -> str:
+    return interval(stat["ci_low"], stat["ci_high"], spec, separator=" to ")
 
 
 def accuracy_figure(comparison: dict):

@@ -8,11 +8,11 @@ followed the study's protocol (`comparable.run_deviations` says where they did n
 
 import csv
 import io
-import math
 from pathlib import Path
 
 from fmnist_jax import protocol
 from fmnist_jax.reporting import comparable, plots
+from fmnist_jax.reporting.formatting import NOT_APPLICABLE, UNDEFINED, interval, number
 from fmnist_jax.reporting.provenance import footer
 from fmnist_jax.reporting.published import PUBLISHED
 from fmnist_jax.reporting.rundir import write_atomic, write_json
@@ -63,7 +63,7 @@ def _beside_study(model: str, mean: float) -> dict:
 def _where(lr: float, mean: float, beside: dict) -> str:
     where = "inside" if beside["inside_study_ci"] else "outside"
     return (f"lr {lr:g}: our mean accuracy {mean:.4f} is {where} the study's 95% interval "
-            f"{beside['study_ci_low']:.4f}–{beside['study_ci_high']:.4f}.")
+            f"{interval(beside['study_ci_low'], beside['study_ci_high'])}.")
 
 
 def markdown(results: dict, rows: list[dict]) -> str:
@@ -75,16 +75,17 @@ def markdown(results: dict, rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| ours | {r['learning_rate']:g} | {r['count']} | {r['diverged']} | "
-                     f"{_cell(r['success_avg'])} | {_cell(r['success_stdev'])} | "
-                     f"{_interval(r['success_ci_low'], r['success_ci_high'])} | "
-                     f"{_cell(r['loss_avg'])} | {_cell(r['loss_stdev'])} | "
-                     f"{_cell(r['run_time_avg_s'], '.2f')} | {_cell(r['run_time_stdev_s'], '.2f')} | "
-                     f"{_cell(r['epochs_avg'], '.1f')} |")
+                     f"{number(r['success_avg'])} | {number(r['success_stdev'])} | "
+                     f"{interval(r['success_ci_low'], r['success_ci_high'])} | "
+                     f"{number(r['loss_avg'])} | {number(r['loss_stdev'])} | "
+                     f"{number(r['run_time_avg_s'], '.2f')} | "
+                     f"{number(r['run_time_stdev_s'], '.2f')} | "
+                     f"{number(r['epochs_avg'], '.1f')} |")
     if any("inside_study_ci" in r for r in rows):
         c = PUBLISHED[results["model"]].cells()
-        lines.append(f"| study | {protocol.LEARNING_RATE:g} | {c['count']} | – | {c['accuracy']} | "
-                     f"{c['accuracy_std']} | {c['interval']} | {c['loss']} | {c['loss_std']} | "
-                     f"{c['time']} | {c['time_std']} | – |")
+        lines.append(f"| study | {protocol.LEARNING_RATE:g} | {c['count']} | {NOT_APPLICABLE} | "
+                     f"{c['accuracy']} | {c['accuracy_std']} | {c['interval']} | {c['loss']} | "
+                     f"{c['loss_std']} | {c['time']} | {c['time_std']} | {NOT_APPLICABLE} |")
     lines += ["", f"Run time: {rows[0]['time_basis']}; the whole program took "
                   f"{results['wall_time_s']:.2f} s of training"
               + (f" after {results['compile_time_s']:.2f} s of compilation."
@@ -101,15 +102,6 @@ def loss_definition(name: str | None) -> str:
                           "batches of 256 in file order (the study's code)",
             "sample-mean": "validation and test losses are per-image means"}.get(
         name, "validation and test losses are per-image means (recorded before the setting existed)")
-
-
-def _cell(value, spec: str = ".4f") -> str:
-    """A number for the table, or n/a where it is undefined (a stdev of one run, say)."""
-    return "n/a" if value is None or math.isnan(value) else format(value, spec)
-
-
-def _interval(low, high) -> str:
-    return "n/a" if low is None or math.isnan(low) else f"{low:.4f}–{high:.4f}"
 
 
 def write_summary(run_dir, results: dict, summary: dict) -> None:
@@ -132,8 +124,9 @@ def runs_table(results: dict) -> str:
     """A per-run table for the terminal."""
     lines = ["  seed        lr  epochs  stopped     test acc  test loss  best val loss @ epoch"]
     for r in results["runs"]:
-        best = "n/a" if r["best_val_loss"] is None else f"{r['best_val_loss']:.4f} @ {r['best_epoch']}"
-        loss = _cell(r["test_loss"])
+        best = (UNDEFINED if r["best_val_loss"] is None
+                else f"{r['best_val_loss']:.4f} @ {r['best_epoch']}")
+        loss = number(r["test_loss"])
         lines.append(f"{r['seed']:6d} {r['learning_rate']:9.2g} {r['epochs']:7d}  "
                      f"{r['stopped']:<10}  {r['test_accuracy']:8.4f}  {loss:>9}  {best}")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fmnist_jax.reporting import comparable, compare
 from fmnist_jax.reporting import run_report as report
+from fmnist_jax.reporting.formatting import NOT_APPLICABLE, interval, number
 from fmnist_jax.reporting.plots import draw_accuracy_strip, figure, save
 from fmnist_jax.reporting.provenance import footer, provenance
 from fmnist_jax.reporting.published import PUBLISHED, STUDY_DESCRIPTION
@@ -95,7 +96,7 @@ def markdown(report_data: dict, record: dict) -> str:
             c = PUBLISHED[model].cells()
             lines.append(f"| {model} | study (published) | {c['count']} | {c['accuracy']} | "
                          f"{c['accuracy_std']} | {c['interval']} | {c['loss']} | {c['loss_std']} | "
-                         f"– | {c['time']} | one GPU | the study's |")
+                         f"{NOT_APPLICABLE} | {c['time']} | one GPU | the study's |")
         for framework, cell in entry["cells"].items():
             lines.append(_cell_row(model, framework, cell))
     by_cell = {f"{FRAMEWORK_NAMES[f]} {model}": report.loss_definition(c["eval_loss"])
@@ -150,19 +151,15 @@ def markdown(report_data: dict, record: dict) -> str:
 
 def _cell_row(model: str, framework: str, cell: dict) -> str:
     accuracy, loss = cell["accuracy"], cell["loss"]
-    interval = ("n/a" if accuracy["n"] < 2 else f"{accuracy['ci_low']:.4f}–{accuracy['ci_high']:.4f}")
     protocol = ("the study's" if not cell["deviations"]
                 else "truncated: " + "; ".join(cell["deviations"]))
     diverged = f" ({cell['diverged']} diverged)" if cell["diverged"] else ""
     return (f"| {model} | {FRAMEWORK_NAMES[framework]} | {accuracy['n']}{diverged} | "
-            f"{_num(accuracy['mean'])} | {_num(accuracy['std'])} | {interval} | "
-            f"{_num(loss['mean'])} | {_num(loss['std'])} | {_num(cell['epochs']['mean'], '.1f')} | "
-            f"{_num(cell['time_s']['mean'], '.1f')} | {cell['device']} | {protocol} |")
-
-
-def _num(value: float, spec: str = ".4f") -> str:
-    return "n/a" if value is None or math.isnan(value) else format(value, spec)
-
+            f"{number(accuracy['mean'])} | {number(accuracy['std'])} | "
+            f"{interval(accuracy['ci_low'], accuracy['ci_high'])} | "
+            f"{number(loss['mean'])} | {number(loss['std'])} | "
+            f"{number(cell['epochs']['mean'], '.1f')} | "
+            f"{number(cell['time_s']['mean'], '.1f')} | {cell['device']} | {protocol} |")
 
 def plot_model(out: Path, model: str, entry: dict) -> None:
     """accuracy-<model>.png: each cell's runs beside the published interval (shown only when

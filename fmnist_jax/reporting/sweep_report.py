@@ -1,20 +1,24 @@
 """The sweep's report: per configuration that ran, our runs (many seeds: mean and 95% interval)
 beside the study's single figure where the sweep followed the study's protocol
 (`comparable.sweep_deviations`), which variations differ from the base case (Welch's test, Holm's
-correction for the comparisons), and plots: accuracy intervals, confusion heatmaps."""
+correction for the comparisons), and plots: accuracy intervals, confusion heatmaps.
+
+The study's sweep figures are defined once, with the grid they belong to (`mlp.sweep.GRID`,
+`mlp.sweep.PUBLISHED_LARGE_CONFUSION`); the prose here is derived from them."""
 
 import math
 from pathlib import Path
 
 import numpy as np
 
-from fmnist_jax.mlp.sweep import GRID, PUBLISHED_LARGE_CONFUSION
+from fmnist_jax.mlp.sweep import BY_NAME, GRID, PUBLISHED_LARGE_CONFUSION
 from fmnist_jax.reporting.comparable import (
     PLOT_CAVEAT,
     SWEEP_SETTINGS,
     not_beside,
     sweep_deviations,
 )
+from fmnist_jax.reporting.formatting import NOT_APPLICABLE, interval, number
 from fmnist_jax.reporting.provenance import footer, provenance
 from fmnist_jax.reporting.rundir import write_atomic
 from fmnist_jax.reporting.stats import describe, welch
@@ -31,10 +35,14 @@ FOOTNOTE = ("Accuracy is test accuracy over the seeds run; the 95% interval is S
             "tested by Welch's t-test with Holm's correction over every configuration compared "
             "(marked * below 0.05). \"reference\" is another sweep's single figure for the same "
             "configuration when given (`--compare-with`).")
-STUDY_FOOTNOTE = ("The study fitted each configuration once, unseeded, on 8 BLAS threads; it "
-                  "gives the large model's time as \"about 4 minutes\" (240 s here), and its "
-                  "published large-model confusion matrix has a diagonal of 8796, an accuracy of "
-                  "0.8796, not the 0.891 its text reports.")
+LARGE = BY_NAME["large"]
+STUDY_FOOTNOTE = (
+    "The study fitted each configuration once, unseeded, on 8 BLAS threads; it gives the large "
+    f"model's time as \"about 4 minutes\" ({LARGE.published_fit_time_s:g} s here), and its "
+    "published large-model confusion matrix has a diagonal of "
+    f"{np.trace(PUBLISHED_LARGE_CONFUSION)}, an accuracy of "
+    f"{np.trace(PUBLISHED_LARGE_CONFUSION) / PUBLISHED_LARGE_CONFUSION.sum():.4f}, not the "
+    f"{LARGE.published_accuracy:g} its text reports.")
 
 
 def confusion(row: dict) -> np.ndarray:
@@ -99,24 +107,19 @@ def _conditions(rows: list[dict]) -> list[str]:
     ]
 
 
-def _num(value, spec: str = ".4f") -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else \
-        format(value, spec)
-
-
 def _cells(config, entry: dict, reference: dict | None) -> list[str]:
     study = config.published_accuracy
-    ref = "-" if reference is None else reference["test_accuracy"]
+    ref = NOT_APPLICABLE if reference is None else reference["test_accuracy"]
     accuracy = entry["accuracy"]
-    interval = ("n/a" if accuracy["n"] < 2
-                else f"{accuracy['ci_low']:.4f}–{accuracy['ci_high']:.4f}")
     versus, holm_p = entry["vs_base"], entry["holm_p"]
-    delta = "-" if versus is None else f"{versus['diff']:+.4f}"
-    marked = "-" if math.isnan(holm_p) else f"{holm_p:.3g}" + (" *" if holm_p < ALPHA else "")
+    delta = NOT_APPLICABLE if versus is None else f"{versus['diff']:+.4f}"
+    marked = (NOT_APPLICABLE if math.isnan(holm_p)
+              else f"{holm_p:.3g}" + (" *" if holm_p < ALPHA else ""))
     return [config.name, config.describe(), str(entry["seeds"]), f"{accuracy['mean']:.4f}",
-            interval, f"{study:.4f}", f"{accuracy['mean'] - study:+.4f}", ref, delta, marked,
-            _num(entry["fit_time_s"]["mean"], ".1f"), f"{config.published_fit_time_s:.1f}",
-            _num(entry["n_iter"], ".0f"), f"{entry['converged']}/{entry['seeds']}"]
+            interval(accuracy["ci_low"], accuracy["ci_high"]), f"{study:.4f}",
+            f"{accuracy['mean'] - study:+.4f}", ref, delta, marked,
+            number(entry["fit_time_s"]["mean"], ".1f"), f"{config.published_fit_time_s:.1f}",
+            number(entry["n_iter"], ".0f"), f"{entry['converged']}/{entry['seeds']}"]
 
 
 def markdown(rows: list[dict], reference_rows: list[dict] | None = None,
@@ -201,8 +204,8 @@ def plot_confusions(rows: list[dict], out: Path) -> list[str]:
         if name == "large":
             target = CONFUSION_PNG
             if beside_study:
-                panels.insert(0, ("large, study (published; its text says 0.891)",
-                                  PUBLISHED_LARGE_CONFUSION))
+                title = f"large, study (published; its text says {LARGE.published_accuracy:g})"
+                panels.insert(0, (title, PUBLISHED_LARGE_CONFUSION))
         fig, axes = figure(len(panels), (6.5 * len(panels), 6))
         for ax, (title, shown) in zip(axes, panels):
             draw_confusion(ax, shown)
