@@ -37,7 +37,7 @@ def commands(program: str) -> list[tuple[str, list[str]]]:
                 words = shlex.split(command, comments=True)
                 if words[:1] == ["$"]:
                     words = words[1:]
-                if words and words[0] == program and not words[1:2] == ["-m"]:
+                if words and words[0] == program and words[1:2] != ["-m"]:
                     found.append((page.name, words[1:]))
     return found
 
