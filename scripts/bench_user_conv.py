@@ -6,7 +6,7 @@ process (a noisy machine: compare ratios, not seconds):
   load_digits' size);
 - fmnist: Conv 32, ReLU, pool, Conv 64, ReLU, pool, Dense 128, ReLU, Dense 10, on 28x28x1;
 each timed as one Adam training step (batch 128, float32, random data) jitted alone (median of
---reps calls) and as a step of a `lax.scan` over --steps batches (the scan's median time
+10 x --reps calls) and as a step of a `lax.scan` over --steps batches (the scan's median time
 over --reps runs, divided by --steps), with the plain `module.apply` ("nn.Conv") and with
 `fmnist_jax.nn.user_conv.fast_apply` ("patch_convs"). XLA's CPU backend runs a convolution in
 a loop body far off its fast path (jax-ml/jax#12868): "loop / alone" shows what that costs and
@@ -95,7 +95,8 @@ def measure(name: str, conv: str, batch: int, steps: int, reps: int) -> dict:
             return step(*carry, *batch), None
         return jax.lax.scan(body, (params, opt_state), (images, labels))[0]
 
-    alone = median_seconds(jax.jit(step), params, opt_state, images[0], labels[0], reps=reps)
+    alone = median_seconds(jax.jit(step), params, opt_state, images[0], labels[0],
+                           reps=10 * reps)
     in_loop = median_seconds(jax.jit(loop), params, opt_state, images, labels, reps=reps) / steps
     return {"model": name, "conv": conv, "step_alone_s": alone, "loop_step_s": in_loop,
             "loop_over_alone": in_loop / alone}
@@ -114,10 +115,11 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS),
                         help="models (default all)")
     parser.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
-    parser.add_argument("--steps", type=int, default=20,
+    parser.add_argument("--steps", type=int, default=10,
                         help="training steps of the timed scan (default %(default)s)")
-    parser.add_argument("--reps", type=int, default=5,
-                        help="repetitions of each timing (default %(default)s)")
+    parser.add_argument("--reps", type=int, default=3,
+                        help="repetitions of the scan, 10x as many of the lone step (default "
+                             "%(default)s)")
     parser.add_argument("--quick", action="store_true",
                         help="seconds: batch 8, 2 steps, 1 repetition (checks that it runs)")
     parser.add_argument("--out", type=Path, help="write the figures as JSON to this file")
@@ -128,8 +130,8 @@ def main(argv=None) -> int:
             for name in args.models for conv in APPLIES]
     record = provenance(device=describe_device(1))
     print(table(rows))
-    print(f"\nbatch {args.batch}, float32, {args.steps} steps a scan, median of {args.reps}; "
-          f"{record['device']}, CPU {record['cpu']}")
+    print(f"\nbatch {args.batch}, float32, {args.steps} steps a scan; medians of {args.reps} scans "
+          f"and {10 * args.reps} lone steps; {record['device']}, CPU {record['cpu']}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"provenance": record, "batch": args.batch,
