@@ -22,5 +22,6 @@ def test_bench_user_conv_quick_prints_and_writes_a_row_per_model_and_conv(tmp_pa
                 for conv in ("nn.Conv", "patch_convs")}
     assert {(row["model"], row["conv"]) for row in record["rows"]} == expected
     assert all(f"| {model} | {conv} |" in printed for model, conv in expected)
-    assert set(record["rows"][0]) >= {"step_alone_s", "loop_step_s", "loop_over_alone"}
+    assert set(record["rows"][0]) >= {"step_alone_s", "loop_step_s", "loop_over_alone",
+                                      "loop_over_nn_conv_alone"}
     assert record["batch"] == 8 and record["provenance"]["cpu"] in printed
