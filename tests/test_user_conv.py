@@ -126,6 +126,15 @@ def test_a_user_cnns_compiled_cpu_training_loop_has_no_convolution_through_fast_
     assert " convolution(" in compiled(model.apply)  # the check can see one
 
 
+
+def test_a_user_cnns_training_loop_vmapped_over_seeds_has_no_convolution_through_fast_apply():
+    """Under vmap, per-seed kernels would make XLA's convolution a grouped one; the patches make
+    a batched matmul."""
+    model, (params, xs, ys) = UserCNN(), user_data()
+    seeds = jax.tree_util.tree_map(lambda leaf: jnp.stack([leaf, 2 * leaf]), params)
+    train = jax.jit(jax.vmap(training_loop(fast_apply(model)), (0, None, None)))
+    assert " convolution(" not in train.lower(seeds, xs, ys).compile().as_text()
+
 def test_convolutions_names_the_modules_left_with_one():
     class Mixed(nn.Module):
         @nn.compact

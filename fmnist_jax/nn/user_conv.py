@@ -180,7 +180,8 @@ def patch_convs(impl: str = "auto") -> Iterator[None]:
 
 def fast_apply(module: nn.Module, impl: str = "auto") -> Callable:
     """`module.apply`, same arguments and result, with its convolutions under `patch_convs`:
-    what a training loop calls for a user's module (`fast_apply(model)({"params": p}, x)`)."""
+    what a training loop calls for a user's module (`fast_apply(model)({"params": p}, x)`,
+    inside the jitted step). `module.init` needs no counterpart: it makes the same params."""
 
     def apply(*args, **kwargs):
         with patch_convs(impl):
