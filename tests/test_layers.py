@@ -12,6 +12,7 @@ from fmnist_jax.nn.layers import (
     transpose_row_major,
     weight_grad,
 )
+from fmnist_jax.nn.models import build_model, init_flax_params
 
 
 @pytest.fixture(autouse=True)
@@ -92,3 +93,22 @@ def test_max_pool_gradient_goes_to_the_first_maximum_of_a_window_as_in_pytorch()
     t = torch.tensor(x)[None, None].requires_grad_()
     torch.nn.functional.max_pool2d(t, 2).backward(torch.tensor(grad)[None, None])
     np.testing.assert_array_equal(ours, t.grad[0, 0].numpy())
+
+
+@pytest.mark.parametrize("transform", [
+    lambda f, p: jax.jvp(f, (p,), (p,)),
+    lambda f, p: jax.hessian(lambda b: f({**p, "Dense_1": {**p["Dense_1"], "bias": b}}))(
+        p["Dense_1"]["bias"])])
+def test_forward_mode_through_the_built_in_models_is_the_documented_error(transform):
+    """As the module docstring says: the layers' custom VJPs are reverse mode only."""
+    model = build_model("simple")
+    params = init_flax_params(model, jax.random.PRNGKey(0))
+    images = random((2, 28, 28, 1))
+
+    def logits_sum(p):
+        return model.apply({"params": p}, images).sum()
+
+    assert jax.grad(logits_sum)(params)["Dense_1"]["bias"].shape == (784,)
+    with pytest.raises(TypeError, match=r"can't apply forward-mode autodiff \(jvp\) to a "
+                                        "custom_vjp function"):
+        transform(logits_sum, params)

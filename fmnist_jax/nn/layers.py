@@ -20,6 +20,12 @@ workarounds apply (`on_cpu`; on a GPU or TPU the CNN uses XLA's own convolution,
 Max-pooling 2x2 has its own gradient: the first maximum of each window (PyTorch's choice) gets
 the window's gradient, in one elementwise pass; JAX's generic one spread over several reduces.
 
+Reverse mode only: `matmul` and `max_pool_2x2` are `jax.custom_vjp` functions, which JAX does
+not differentiate forward, so `jax.jvp`, `jax.jacfwd` and `jax.hessian` through these layers
+(and the built-in models) raise `TypeError: can't apply forward-mode autodiff (jvp) to a
+custom_vjp function`; `jax.grad`, `jax.vjp` and `jax.jacrev` work. A network written with
+`nn.Dense` and `nn.Conv` keeps forward mode, also under `fmnist_jax.nn.user_conv.fast_apply`.
+
 The parameters have the names, shapes and initialisers of `nn.Dense` and `nn.Conv` (kernel
 (in, out) and (3, 3, in, out), bias (out,)), so checkpoints and `fmnist_jax.nn.convert` serve both.
 """
