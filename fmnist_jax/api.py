@@ -118,7 +118,7 @@ def _evaluate_jax(run_dir: Path, config: TrainConfig, split: Split, model) -> li
     if not (run_dir / CHECKPOINT).is_file():
         raise ConfigError(f"{run_dir / CHECKPOINT}: missing; the run directory is incomplete")
     test = eval_set(split.x_test, split.y_test, config.eval_batch_size, config.eval_loss)
-    network = own_network(model, split) if model is not None else None
+    network = own_network(model, split, config.conv) if model is not None else None
     metrics = jax.device_get(jax.jit(jax.vmap(make_evaluate(config, network), in_axes=(0, None)))(
         load_params(run_dir), test))
     return [(metrics.confusion[i].tolist(), float(metrics.loss[i]))
@@ -171,7 +171,7 @@ def _train(framework: str, config: TrainConfig, split, out, data_dir, log, resum
         require_torch()
     if own:
         split = checked_split(split)
-        network, own_record = _own_model(framework, model, split)
+        network, own_record = _own_model(framework, model, split, config.conv)
         if config.model in protocol.MODEL_NAMES:  # never labelled as one of the study's
             config = replace(config, model=own_record["module"].rsplit(".", 1)[-1])
     config.validate(own_model=own)
@@ -216,13 +216,13 @@ def _train(framework: str, config: TrainConfig, split, out, data_dir, log, resum
     return Run(config, results, params, summary, out)
 
 
-def _own_model(framework: str, model, split: Split):
+def _own_model(framework: str, model, split: Split, conv: str = "auto"):
     """A user's model checked against their split: the JAX Network (None for torch) and what
     the run records of both (class, parameter count, classes, the arrays' shapes and sha256)."""
     if framework == "jax":
         from fmnist_jax.nn.network import describe, own_network
 
-        network = own_network(model, split)
+        network = own_network(model, split, conv)
         record = describe(network, split)
     else:
         from torch_ref.train import describe_own

@@ -142,3 +142,19 @@ def test_what_cannot_run_is_a_one_line_error(model, split, message):
     with pytest.raises(ConfigError, match=message) as error:
         train_jax(TrainConfig(max_epochs=1, **QUIET), split, model=model, log=quiet)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("conv, convolutions", [("auto", 0), ("lax", 1)])
+def test_an_own_nn_conv_trains_through_patch_matmuls_on_the_cpu(conv, convolutions):
+    """The loop a user's module trains in: on the CPU its nn.Conv runs as patch matmuls (XLA's
+    convolution inside a loop is far off its fast path, jax-ml/jax#12868); conv="lax" keeps
+    XLA's convolution, so the check can see one."""
+    from fmnist_jax.nn.network import own_network
+    from fmnist_jax.nn.train import device_data, make_train
+
+    config = TrainConfig(conv=conv, max_epochs=1, **QUIET)
+    network = own_network(TinyCNN(), SPLIT, config.conv)
+    trainer = make_train(config, network=network)
+    state = jax.eval_shape(trainer.init, jax.random.PRNGKey(0), 1e-3)
+    hlo = jax.jit(trainer.advance).lower(state, device_data(SPLIT, config), 1).compile().as_text()
+    assert (" convolution(" in hlo) == bool(convolutions)

@@ -19,15 +19,25 @@ from fmnist_jax.config import TrainConfig
 from fmnist_jax.data.split import Split, split_record
 from fmnist_jax.errors import ConfigError
 from fmnist_jax.nn.models import build_model, init_flax_params, param_count
+from fmnist_jax.nn.user_conv import fast_apply
 
 
 class Network(NamedTuple):
-    """A Flax module with the shapes a run needs: `own` marks a user's module."""
+    """A Flax module with the shapes a run needs: `own` marks a user's module, whose `nn.Conv`
+    layers run as `conv` picks (`layers.conv_impl`: patch matmuls on the CPU by default)."""
 
     module: nn.Module
     image_shape: tuple[int, ...]  # one image, (height, width, channels)
     num_classes: int
     own: bool
+    conv: str = "auto"
+
+    def apply(self, params, images):
+        """The logits of `images`. A user's `nn.Conv` layers compute through
+        `user_conv.fast_apply` (XLA's CPU convolutions are slow inside the training loop,
+        jax-ml/jax#12868); the study's models carry their conv implementation themselves."""
+        apply = fast_apply(self.module, self.conv) if self.own else self.module.apply
+        return apply({"params": params}, images)
 
 
 def study_network(config: TrainConfig) -> Network:
@@ -36,7 +46,7 @@ def study_network(config: TrainConfig) -> Network:
     return Network(module, protocol.IMAGE_SHAPE, protocol.NUM_CLASSES, own=False)
 
 
-def own_network(module: nn.Module, split: Split) -> Network:
+def own_network(module: nn.Module, split: Split, conv: str = "auto") -> Network:
     """A user's module checked against the split: it must take the split's images and give one
     logit per class for every label the split holds (a one-line ConfigError otherwise)."""
     if not isinstance(module, nn.Module):
@@ -56,7 +66,7 @@ def own_network(module: nn.Module, split: Split) -> Network:
     if logits.shape[1] < labels:
         raise ConfigError(f"{type(module).__name__} gives {logits.shape[1]} logits, but the "
                           f"split's labels run to {labels - 1}")
-    return Network(module, image_shape, int(logits.shape[1]), own=True)
+    return Network(module, image_shape, int(logits.shape[1]), own=True, conv=conv)
 
 
 def memory_per_run_bytes(network: Network, config: TrainConfig) -> int:

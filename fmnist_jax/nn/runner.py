@@ -144,7 +144,7 @@ def train_runs(config: TrainConfig, split: Split, log=print,
     results = {"framework": "jax", "model": config.model, "device": describe_device(mesh.size),
                "devices_used": mesh.size, "devices_available": len(jax.devices()),
                "wall_time_s": wall, "compile_time_s": compile_time, "runs": runs}
-    if not network.own and protocol.architecture(config.model).conv_channels:
+    if network.own or protocol.architecture(config.model).conv_channels:
         results["conv"] = conv_impl(config.conv)  # what `auto` resolved to
     return TrainedRuns(results, params)
 

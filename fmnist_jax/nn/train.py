@@ -114,12 +114,12 @@ def make_evaluate(config: TrainConfig, network: Network | None = None
     """Loss (as the EvalSet weighs it), accuracy and confusion matrix of `params` (of
     `network`, by default the study's `config.model`)."""
     network = network or study_network(config)
-    model, classes = network.module, network.num_classes
+    classes = network.num_classes
 
     def evaluate(params, data: EvalSet) -> Metrics:
         def chunk(totals, batch):
             images, labels, mask, weight = batch
-            logits = model.apply({"params": params}, images).astype(jnp.float32)
+            logits = network.apply(params, images).astype(jnp.float32)
             losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
             confusion = jnp.zeros((classes, classes)).at[labels, jnp.argmax(logits, -1)].add(mask)
             return jax.tree_util.tree_map(jnp.add, totals, ((losses * weight).sum(), confusion)), None
@@ -140,12 +140,11 @@ def make_train(config: TrainConfig, on_epoch: Callable | None = None,
     every epoch when given (under vmap once per run, `active` False for finished runs).
     """
     network = network or study_network(config)
-    model = network.module
     evaluate = make_evaluate(config, network)
     batch_size, max_epochs = config.batch_size, config.max_epochs
 
     def batch_loss(params, images, labels, mask):
-        logits = model.apply({"params": params}, images).astype(jnp.float32)
+        logits = network.apply(params, images).astype(jnp.float32)
         losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
         return (losses * mask).sum() / mask.sum()
 
@@ -161,7 +160,7 @@ def make_train(config: TrainConfig, on_epoch: Callable | None = None,
 
     def init(key, learning_rate) -> TrainState:
         init_key, key = jax.random.split(key)
-        params = init_flax_params(model, init_key, network.image_shape)
+        params = init_flax_params(network.module, init_key, network.image_shape)
         empty = jnp.full((max_epochs,), jnp.nan)
         return TrainState(params, make_optimizer(learning_rate).init(params), key,
                           jnp.int32(0), jnp.float32(jnp.inf), jnp.int32(0), jnp.int32(0),
