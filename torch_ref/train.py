@@ -150,14 +150,16 @@ class _Run:
 
 def train_run(config: TrainConfig, data: dict, seed: int, learning_rate: float,
               device: torch.device, checkpoint: Path | None = None, log=print,
-              model_factory: Callable[[], nn.Module] | None = None) -> tuple[dict, dict]:
+              model_factory: Callable[[], nn.Module] | None = None,
+              saved: dict | None = None) -> tuple[dict, dict]:
     """Trains one seed (of `config.model`, or of a fresh model from `model_factory`) to the
-    early-stopping rule, saving its state to `checkpoint` every `config.checkpoint_every`
-    epochs (resuming from it when it exists); returns its results entry and state_dict."""
+    early-stopping rule from its `saved` state (`_Run.state`) if any, saving its state to
+    `checkpoint` every `config.checkpoint_every` epochs; returns its results entry and
+    state_dict."""
     run = _Run(config, data, seed, learning_rate, device,
                model_factory or partial(build_model, config.model))
-    if checkpoint is not None and checkpoint.exists():
-        run.restore(_load(checkpoint))
+    if saved is not None:
+        run.restore(saved)
     while run.stopped is None:
         start = time.perf_counter()
         run.run_epoch()
@@ -192,14 +194,15 @@ def train_runs(config: TrainConfig, split: Split, log=print, checkpoint_dir: Pat
             run, state = saved["run"], saved["state"]
         else:
             running = checkpoint_dir and Path(checkpoint_dir) / f"run-{index}-state.pt"
-            epoch = _saved_epoch(running) if resuming else 0
+            saved = _load(running) if running and running.exists() else None  # read once
+            epoch = saved["counters"][3] if saved else 0
             if resuming and (epoch or index):  # the first run to train found saved progress
                 log(rundir.resuming_line(checkpoint_dir, epoch, range(index, index + 1),
                                          len(pairs)))
             resuming = False
             run, state = train_run(config, data, seed, learning_rate, device,
                                    running if config.checkpoint_every else None, log,
-                                   model_factory)
+                                   model_factory, saved)
             if done:
                 _save(done, {"run": run, "state": state})
                 running.unlink(missing_ok=True)
@@ -253,11 +256,6 @@ def _save(path: Path, obj) -> None:
 
 def _load(path: Path):
     return torch.load(path, weights_only=True)
-
-
-def _saved_epoch(path: Path) -> int:
-    """The epoch a run's saved state holds (see `_Run.state`), 0 when none is saved."""
-    return _load(path)["counters"][3] if path.exists() else 0
 
 
 def _cpu_state(model: nn.Module) -> dict:
