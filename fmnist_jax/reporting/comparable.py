@@ -71,7 +71,7 @@ def describe_run(settings: dict, learning_rate: float) -> str:
     """A training run's protocol settings in words, the study's order."""
     ours = {**settings, "learning_rate": learning_rate}
     return ", ".join(words.format(ours[name]) for name, (_, words) in RUN_SETTINGS.items()
-                     if name in ours)
+                     if ours.get(name) is not None)
 
 
 def not_beside(subject: str, deviations: list[str]) -> str:
