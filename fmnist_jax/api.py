@@ -23,7 +23,7 @@ from fmnist_jax import protocol
 from fmnist_jax.config import TrainConfig
 from fmnist_jax.data.sources import describe_source, load_source
 from fmnist_jax.data.split import Split, checked_split, split_record, study_split
-from fmnist_jax.errors import ConfigError
+from fmnist_jax.errors import ConfigError, require_torch
 from fmnist_jax.reporting import comparable, rundir
 from fmnist_jax.reporting import run_report as report
 from fmnist_jax.reporting.provenance import provenance
@@ -127,8 +127,6 @@ def _evaluate_jax(run_dir: Path, config: TrainConfig, split: Split, model) -> li
 
 def _evaluate_torch(run_dir: Path, config: TrainConfig, split: Split, results: dict,
                     model_factory) -> list:
-    from torch_ref import require_torch
-
     require_torch()
     import torch
     from torch.utils.data import DataLoader
@@ -166,8 +164,6 @@ def _train(framework: str, config: TrainConfig, split, out, data_dir, log, resum
         raise ConfigError("your own model needs your data: pass split=Split(x_train, y_train, "
                           "x_val, y_val, x_test, y_test)")
     if framework == "torch":
-        from torch_ref import require_torch
-
         require_torch()
     if own:
         split = checked_split(split)

@@ -6,11 +6,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from fmnist_jax import crosscheck as crosscheck_module
 from fmnist_jax.cli.main import main
+from fmnist_jax.crosscheck import FrameworkAgreement, crosscheck
 from fmnist_jax.data.split import synthetic_raw
-from fmnist_jax.nn import crosscheck as crosscheck_module
 from fmnist_jax.nn.convert import flax_to_torch, torch_to_flax
-from fmnist_jax.nn.crosscheck import FrameworkAgreement, crosscheck
 from fmnist_jax.nn.models import build_model, init_flax_params
 from torch_ref.models import build_model as build_torch_model
 

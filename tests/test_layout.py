@@ -65,9 +65,21 @@ def test_the_circle_finder_sees_a_circle():
 
 def test_subpackages_hold_the_parts():
     top = {path.stem for path in (ROOT / "fmnist_jax").glob("*.py")}
-    assert top == {"__init__", "__main__", "api", "config", "errors", "protocol", "study"}
+    assert top == {"__init__", "__main__", "api", "config", "crosscheck", "errors", "protocol",
+                   "study"}
     for package in ("data", "nn", "mlp", "reporting", "cli"):
         init = ROOT / "fmnist_jax" / package / "__init__.py"
         tree = ast.parse(init.read_text())
         assert not [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))], \
             f"{init} imports (a package's __init__ would join its modules' imports into circles)"
+
+
+def test_torch_ref_is_imported_by_the_api_only_and_imports_no_jax():
+    modules = module_names()
+    importers = {name for name, path in modules.items() if not name.startswith("torch_ref")
+                 and any(m.startswith("torch_ref") for m in imports_of(path, modules))}
+    assert importers == {"fmnist_jax.api", "fmnist_jax.crosscheck"}
+    for name, path in modules.items():
+        if name.startswith("torch_ref"):
+            text = path.read_text()
+            assert "import jax" not in text and "from jax" not in text and "flax" not in text, name

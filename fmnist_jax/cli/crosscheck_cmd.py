@@ -42,12 +42,12 @@ def run(args) -> int:
         x, y, _, _ = load_data(args.data_dir, args.sklearn_images)
         checks = check_all(x, y)
     else:
-        from torch_ref import require_torch
+        from fmnist_jax.errors import require_torch
 
         require_torch()
+        from fmnist_jax.crosscheck import crosscheck, format_table
         from fmnist_jax.data.idx import load_raw
         from fmnist_jax.data.split import study_split
-        from fmnist_jax.nn.crosscheck import crosscheck, format_table
 
         split = study_split(load_raw(args.data_dir))
         images, labels = split.x_train[:args.batch], split.y_train[:args.batch]
