@@ -83,3 +83,17 @@ def test_torch_ref_is_imported_by_the_api_only_and_imports_no_jax():
         if name.startswith("torch_ref"):
             text = path.read_text()
             assert "import jax" not in text and "from jax" not in text and "flax" not in text, name
+
+
+def test_every_project_import_names_a_module_that_exists():
+    """Lazy imports inside functions too: a moved module leaves none behind pointing nowhere."""
+    modules = module_names()
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and \
+                    node.module.split(".")[0] in PACKAGES:
+                assert node.module in modules, f"{name} imports {node.module}, which does not exist"
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] in PACKAGES:
+                        assert alias.name in modules, f"{name} imports {alias.name}"

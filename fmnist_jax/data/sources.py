@@ -9,11 +9,11 @@ SOURCES = ("raw", "tfds")
 
 def load_source(source: str = "raw", data_dir=None, progress: bool = True) -> RawData:
     """The release from `source`: "raw" reads the IDX files in the published order (the study's);
-    "tfds" loads tensorflow-datasets' copy in its own shuffled order (see fmnist_jax.tfds_source)."""
+    "tfds" loads tensorflow-datasets' copy in its own shuffled order (see fmnist_jax.data.tfds)."""
     if source not in SOURCES:
         raise DataError(f"unknown data source {source!r}: choose one of {', '.join(SOURCES)}")
     if source == "tfds":
-        from fmnist_jax.tfds_source import load_tfds
+        from fmnist_jax.data.tfds import load_tfds
 
         return load_tfds(data_dir, progress=progress)
     return load_raw(data_dir, progress=progress)
