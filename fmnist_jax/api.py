@@ -242,7 +242,8 @@ def _own_again(run_dir: Path, recorded: dict, model, split) -> Split | None:
         return None
     if model is None or split is None:
         raise ConfigError(f"{run_dir} trained your own model {own['module']}: pass the same "
-                          "model= and split= again")
+                          "model= and split= again, from Python (resume or evaluate(run_dir, "
+                          "model=..., split=...))")
     split = checked_split(split)
     if split_record(split)["sha256"] != own["data"]["sha256"]:
         raise ConfigError(f"{run_dir}: the split passed is not the one this run trained on "
