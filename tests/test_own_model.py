@@ -130,6 +130,18 @@ class FiveLogits(nn.Module):
         return nn.Dense(5)(x.reshape(len(x), -1))
 
 
+class WithBatchNorm(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(10)(nn.BatchNorm(use_running_average=False)(x.reshape(len(x), -1)))
+
+
+class WithDropout(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(10)(nn.Dropout(0.5, deterministic=False)(x.reshape(len(x), -1)))
+
+
 @pytest.mark.parametrize("model, split, message", [
     ("TinyCNN", SPLIT, "must be a flax.linen.Module instance"),
     (TinyCNN(), None, "your own model needs your data"),
@@ -137,6 +149,8 @@ class FiveLogits(nn.Module):
     (TinyCNN(), SPLIT._replace(y_val=DIGITS.target[:99]), "one label per image"),
     (FiveLogits(), SPLIT, "gives 5 logits, but the split's labels run to 9"),
     (nn.Conv(10, (3, 3)), SPLIT, r"logits of shape \(batch, classes\)"),
+    (WithBatchNorm(), SPLIT, "variables besides its parameters \\(batch_stats"),
+    (WithDropout(), SPLIT, "with its parameters alone, as the loop applies it"),
 ])
 def test_what_cannot_run_is_a_one_line_error(model, split, message):
     with pytest.raises(ConfigError, match=message) as error:

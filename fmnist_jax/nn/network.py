@@ -52,13 +52,23 @@ def own_network(module: nn.Module, split: Split, conv: str = "auto") -> Network:
     if not isinstance(module, nn.Module):
         raise ConfigError(f"model must be a flax.linen.Module instance, got {type(module).__name__}")
     image_shape = tuple(split.x_train.shape[1:])
+    name = type(module).__name__
+    images = jnp.zeros((2, *image_shape), jnp.float32)
     try:
-        logits = jax.eval_shape(lambda: module.init_with_output(
-            jax.random.PRNGKey(0), jnp.zeros((2, *image_shape), jnp.float32))[0])
+        variables = jax.eval_shape(module.init, jax.random.PRNGKey(0), images)
     except Exception as error:  # the user's module, any failure: say where it came from
-        raise ConfigError(f"{type(module).__name__} cannot take a batch of the split's "
-                          f"{image_shape} images: {type(error).__name__}: "
-                          f"{str(error).splitlines()[0] if str(error) else ''}") from error
+        raise ConfigError(f"{name} cannot take a batch of the split's {image_shape} images: "
+                          f"{type(error).__name__}: {_first_line(error)}") from error
+    if set(variables) != {"params"}:
+        raise ConfigError(f"{name} keeps variables besides its parameters "
+                          f"({', '.join(sorted(set(variables) - {'params'}))}, e.g. BatchNorm "
+                          "statistics); the loop trains modules whose only variables are 'params'")
+    try:  # as the loop calls it: parameters only, no RNG
+        logits = jax.eval_shape(lambda v: module.apply(v, images), variables)
+    except Exception as error:
+        raise ConfigError(f"{name} cannot be applied with its parameters alone, as the loop "
+                          f"applies it (no RNG, e.g. for dropout, and no mutable state): "
+                          f"{type(error).__name__}: {_first_line(error)}") from error
     if logits.ndim != 2 or logits.shape[0] != 2:
         raise ConfigError(f"{type(module).__name__} must map a batch of images to logits of shape "
                           f"(batch, classes); a batch of 2 gave {logits.shape}")
@@ -67,6 +77,10 @@ def own_network(module: nn.Module, split: Split, conv: str = "auto") -> Network:
         raise ConfigError(f"{type(module).__name__} gives {logits.shape[1]} logits, but the "
                           f"split's labels run to {labels - 1}")
     return Network(module, image_shape, int(logits.shape[1]), own=True, conv=conv)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [""])[0]
 
 
 def memory_per_run_bytes(network: Network, config: TrainConfig) -> int:
